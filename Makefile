@@ -5,14 +5,17 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book test bench figures lint student grade book-students clean help
+.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade book-students clean
 
 help:
-	@echo "make book      build the website into _build/html (offline, warnings are errors)"
-	@echo "make test      lint, engine tests, notebook validation (nbval), website checks"
-	@echo "make bench     benchmarks: dagprop vs micrograd, torch and hand-fused numpy"
-	@echo "make figures   regenerate img/ from code"
-	@echo "make setup     create .venv/ and install everything (called by every target)"
+	@echo "make book           build the website into _build/html (offline, warnings are errors)"
+	@echo "make test           lint, engine tests, notebook validation (nbval), website checks"
+	@echo "make bench          benchmarks: dagprop vs micrograd, torch and hand-fused numpy"
+	@echo "make figures        regenerate the figures in img/ from code"
+	@echo "make student        write the student release of the assignments to _build/student/"
+	@echo "make grade SUBMISSIONS=PATH   grade a notebook or a folder of notebooks"
+	@echo "make book-students  build the website without exercise solutions"
+	@echo "make setup          create .venv/ and install everything (every target calls it)"
 
 setup: $(STAMP)
 	@tools/ensure-system.sh dot graphviz
@@ -27,18 +30,35 @@ $(STAMP): requirements.txt code/pyproject.toml
 lint: setup
 	$(BIN)/ruff check code tests benchmarks tools
 
-test: setup lint
+# --- tests (owned pieces: engine tests, notebooks, website, coursework) ---
+test: setup lint book
 	$(BIN)/pytest -q tests
+	$(MAKE) --no-print-directory test-notebooks
 
-bench: setup
-	$(PY) -m pip install -q -r benchmarks/requirements.txt
-	$(PY) benchmarks/run.py
+test-notebooks: setup
+	$(BIN)/pytest -q --nbval --nbval-current-env chapters
+
+# --- the website ---
+book: setup
+	$(BIN)/jupyter-book build --warningiserror --keep-going .
 
 figures: setup
 	$(PY) tools/make_figures.py
 
-book: setup
-	$(BIN)/jupyter-book build --warningiserror --keep-going . 
+# --- benchmarks ---
+bench: setup
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
+	$(PY) benchmarks/run.py
+
+# --- coursework ---
+student: setup
+	@echo "not yet"
+
+grade: setup
+	@echo "not yet"
+
+book-students: setup
+	@echo "not yet"
 
 clean:
 	rm -rf _build
