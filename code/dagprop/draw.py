@@ -9,7 +9,7 @@ import numpy as np
 
 from .graph import Graph, Node, topological_order
 
-__all__ = ["draw", "path_between"]
+__all__ = ["draw", "path_between", "local_gradients"]
 
 # Inputs grey ellipses, parameters orange boxes, compute nodes blue rounded boxes.
 _STYLE = {
@@ -47,13 +47,16 @@ def path_between(source: Node, target: Node) -> set[int]:
 
 def draw(obj: Graph | Node | Iterable[Node], highlight_path: tuple[Node, Node] | None = None,
          show_value: bool = True, show_grad: bool = True, grads_known: Iterable[Node] | None = None,
-         digits: int = 3, rankdir: str = "BT", title: str | None = None) -> graphviz.Digraph:
+         show_local: bool = False, digits: int = 3, rankdir: str = "BT",
+         title: str | None = None) -> graphviz.Digraph:
     """Return a ``graphviz.Digraph`` of a graph (or of everything below a node).
 
     - ``highlight_path=(w, L)`` draws the nodes and edges on the paths from ``w`` to ``L`` in red,
       the route the gradient dL/dw flows back along.
     - ``grads_known``: if given, only these nodes show their gradient (the others show "?"), which
       lets a sequence of drawings step through the backward pass.
+    - ``show_local=True`` labels each edge parent -> child with the local gradient
+      d child / d parent (for scalar nodes), computed by the child's own ``backward``.
     - ``rankdir="BT"`` puts inputs at the bottom and the loss at the top.
     """
     if isinstance(obj, Graph):
@@ -84,12 +87,33 @@ def draw(obj: Graph | Node | Iterable[Node], highlight_path: tuple[Node, Node] |
             style.update(color=_HIGHLIGHT, penwidth="2.2")
         dot.node(ids[id(n)], "<" + "<br/>".join(lines) + ">", **style)
     for n in nodes:
-        for p in n.parents:
+        local = local_gradients(n) if show_local and n.parents else None
+        for i, p in enumerate(n.parents):
             if id(p) in ids:
-                on = id(p) in hl and id(n) in hl
-                dot.edge(ids[id(p)], ids[id(n)],
-                         **(dict(color=_HIGHLIGHT, penwidth="2.2") if on else {}))
+                attrs = dict(color=_HIGHLIGHT, penwidth="2.2") if id(p) in hl and id(n) in hl else {}
+                if local is not None:
+                    attrs.update(label=_fmt(local[i], digits), fontsize="9", fontcolor="#555555")
+                dot.edge(ids[id(p)], ids[id(n)], **attrs)
     return dot
+
+
+def local_gradients(node: Node) -> list | None:
+    """The local gradients d node / d parent of a scalar compute node, one per parent, found by
+    running the node's own ``backward`` with ``node.grad = 1``. Gradients are left as they were.
+    None when a value is not a scalar."""
+    if any(np.ndim(x.value) for x in (node, *node.parents)):
+        return None
+    saved = [(x, x.grad) for x in (node, *node.parents)]
+    try:
+        for p in node.parents:
+            p.grad = 0
+        node.grad = 1.0
+        node.backward()
+        # A node used twice as a parent (x * x) receives both terms; report the sum on each edge.
+        return [p.grad for p in node.parents]
+    finally:
+        for x, g in saved:
+            x.grad = g
 
 
 def _esc(s: str) -> str:
