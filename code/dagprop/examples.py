@@ -37,7 +37,7 @@ def fanout(x: float = 1.5, w: float = 0.8, b: float = -0.5):
     return g, dict(x=xn, w=wn, b=bn, y=y, u=u, v=v, L=L)
 
 
-def single_neuron(x=(1.0, -2.0), w=(0.5, 0.25), b: float = 0.1, t: float = 1.0):
+def single_neuron(x=(1.5, -0.5), w=(0.5, 0.25), b: float = 0.1, t: float = 1.0):
     """One sigmoid neuron with cross-entropy loss, built from scalar nodes (the course's second and
     third figures): ``s = w0*x0 + w1*x1``, ``u = s + b``, ``p = sigmoid(u)``, ``L = BCE(p, t)``.
 
