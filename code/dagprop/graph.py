@@ -119,11 +119,18 @@ class Constant(Input):
 
 
 class Param(Node):
-    """A trainable leaf: ``Graph.sgd`` updates its value with its gradient."""
+    """A trainable leaf: ``Graph.sgd`` updates its value with its gradient.
+
+    The value is a copy of what was passed in, so training never changes the caller's array.
+    """
 
     __slots__ = ()
     kind = "param"
     op = "param"
+
+    def __init__(self, value, name: str | None = None):
+        super().__init__(np.array(value, copy=True) if isinstance(value, np.ndarray) else value,
+                         name)
 
 
 class Compute(Node):
