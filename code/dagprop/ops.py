@@ -428,7 +428,9 @@ class Transpose(Compute):
         self.value = np.transpose(self.parents[0].value, self.axes)
 
     def backward(self):
-        inv = None if self.axes is None else np.argsort(self.axes)
+        # The inverse permutation; axes may be negative, so normalise them first.
+        nd = np.ndim(self.value)
+        inv = None if self.axes is None else np.argsort([ax % nd for ax in self.axes])
         self.parents[0].grad += np.transpose(self.grad, inv)
 
 
