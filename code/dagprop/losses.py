@@ -62,8 +62,9 @@ class BCELoss(_PairLoss):
 
     def forward(self):
         p, t = (n.value for n in self.parents)
-        logp = np.maximum(np.log(p), -100)
-        log1mp = np.maximum(np.log1p(-p), -100)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 on purpose
+            logp = np.maximum(np.log(p), -100)
+            log1mp = np.maximum(np.log1p(-p), -100)
         self.value = -np.mean(t * logp + (1 - t) * log1mp)
 
     def backward(self):
@@ -71,7 +72,8 @@ class BCELoss(_PairLoss):
         p, t = pn.value, tn.value
         scale = self.grad / np.size(p)
         pn.grad += scale * (p - t) / np.maximum(p * (1 - p), 1e-12)
-        tn.grad += scale * (np.maximum(np.log1p(-p), -100) - np.maximum(np.log(p), -100))
+        with np.errstate(divide="ignore"):
+            tn.grad += scale * (np.maximum(np.log1p(-p), -100) - np.maximum(np.log(p), -100))
 
 
 class CrossEntropyLoss(Compute):
@@ -86,13 +88,19 @@ class CrossEntropyLoss(Compute):
         if len(sl) != 2 or sy != sl[:1]:
             raise ValueError(f"{self.op}: expected logits of shape (N, C) and labels of shape (N,),"
                              f" got {sl} ({logits.label}) and {sy} ({labels.label})")
+
+    def _index_labels(self):
+        # Read the labels on every forward pass: a new minibatch of the same size changes them.
+        logits, labels = self.parents
+        n, c = np.shape(logits.value)
         y = np.asarray(labels.value)
-        if np.any(y != np.round(y)) or np.any((y < 0) | (y >= sl[1])):
-            raise ValueError(f"{self.op}: labels {labels.label} must be integers in [0, {sl[1]})"
+        if np.any(y != np.round(y)) or np.any((y < 0) | (y >= c)):
+            raise ValueError(f"{self.op}: labels {labels.label} must be integers in [0, {c})"
                              f", got values from {y.min()} to {y.max()}")
-        self._idx = (np.arange(sl[0]), y.astype(np.intp))
+        self._idx = (np.arange(n), y.astype(np.intp))
 
     def forward(self):
+        self._index_labels()
         x = self.parents[0].value
         m = np.max(x, axis=1, keepdims=True)
         logp = x - m - np.log(np.sum(np.exp(x - m), axis=1, keepdims=True))
