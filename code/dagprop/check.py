@@ -51,7 +51,8 @@ def numerical_grad(graph: Graph, out: Node, leaf: Node, v=None, eps: float = 1e-
     """Central-difference estimate of d(out)/d(leaf) (or of the VJP with ``v``), in float64."""
     x = leaf.value
     scalar = np.ndim(x) == 0
-    base = np.array(x, dtype=np.result_type(x, np.float32), copy=True)
+    # np.asarray first: a Python float is 'weak' in numpy 2 and would be perturbed in float32.
+    base = np.array(x, dtype=np.result_type(np.asarray(x), np.float32), copy=True)
     grad = np.zeros(np.shape(x), dtype=np.float64)
     for idx in np.ndindex(*np.shape(x)):
         old = base[idx]
