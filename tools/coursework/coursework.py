@@ -1,0 +1,614 @@
+"""Coursework tools for the course's programming assignments: student release and grading.
+
+    python tools/coursework/coursework.py student [--out _build/student]
+    python tools/coursework/coursework.py grade PATH [--out _build/grades] [--jobs N] [--timeout S]
+    python tools/coursework/coursework.py execute [NAME ...]   (re-run masters, store outputs)
+
+A master notebook ``assignments/NAME.ipynb`` holds the instructions, the solution between
+``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines, and public tests (cells tagged ``public-test``).
+Its hidden tests live in ``assignments/tests/NAME_hidden.py``, never in a notebook.
+
+Grading runs each submission in its own worker process (``worker.py``). For every question the
+grader sends inputs it chose, the worker calls the submission and sends back plain arrays, and
+the grader compares them with reference results computed in its own process. A question that
+loops forever is stopped after its time limit; the worker is restarted for the next question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import copy
+import csv
+import importlib.util
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+ASSIGNMENTS = ROOT / "assignments"
+WORKER = HERE / "worker.py"
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+TEST_TAGS = {"public-test", "hidden-test"}   # cells the grader never runs
+SKIP_TAGS = TEST_TAGS | {"no-grade"}          # plus demonstrations (training runs, plots)
+
+# --- the student release -----------------------------------------------------------------------
+
+
+class ReleaseError(ValueError):
+    """A master notebook whose solution markers do not pair up."""
+
+
+def strip_solutions(source: str, where: str = "cell") -> tuple[str, list[str]]:
+    """Replace every BEGIN/END SOLUTION region of ``source`` with a stub.
+
+    The stub is ``raise NotImplementedError(...)`` at the indentation of the BEGIN line, naming
+    the function it sits in. Returns the new source and the removed lines.
+    """
+    out, removed, inside, scope = [], [], None, []
+    for n, line in enumerate(source.splitlines(), 1):
+        stripped = line.strip()
+        if inside is None:
+            if stripped.startswith(BEGIN):
+                indent = line[: len(line) - len(line.lstrip())]
+                label = _enclosing(scope, len(indent))
+                out.append(f'{indent}raise NotImplementedError("{label}: your code here")')
+                inside = n
+                continue
+            if stripped.startswith(END):
+                raise ReleaseError(f"{where}, line {n}: {END} without a {BEGIN} above it")
+            m = re.match(r"(\s*)(?:async\s+)?(def|class)\s+(\w+)", line)
+            if m:
+                scope.append((len(m.group(1)), m.group(3)))
+            out.append(line)
+        else:
+            if stripped.startswith(BEGIN):
+                raise ReleaseError(f"{where}, line {n}: nested {BEGIN} (the one at line "
+                                   f"{inside} is still open)")
+            if stripped.startswith(END):
+                inside = None
+                continue
+            removed.append(line)
+    if inside is not None:
+        raise ReleaseError(f"{where}, line {inside}: {BEGIN} is never closed by {END}")
+    return "\n".join(out), removed
+
+
+def _enclosing(scope: list[tuple[int, str]], indent: int) -> str:
+    """Dotted name of the def/class blocks that contain a line indented by ``indent``."""
+    names, level = [], indent
+    for ind, name in reversed(scope):
+        if ind < level:
+            names.append(name)
+            level = ind
+    return ".".join(reversed(names)) or "this cell"
+
+
+def student_notebook(master: nbformat.NotebookNode, name: str = "notebook"):
+    """The student version of a master: solutions stubbed, hidden-test cells dropped, outputs
+    and execution counts cleared. Returns (notebook, removed solution lines)."""
+    nb = copy.deepcopy(master)
+    cells, removed = [], []
+    for i, cell in enumerate(nb.cells):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if "hidden-test" in tags:
+            continue
+        if cell.cell_type == "code":
+            cell.source, gone = strip_solutions(cell.source, f"{name}, cell {i}")
+            removed += gone
+            cell.outputs, cell.execution_count = [], None
+        elif BEGIN in cell.source:
+            raise ReleaseError(f"{name}, cell {i}: solution markers in a {cell.cell_type} cell")
+        cell.metadata.pop("execution", None)
+        cells.append(cell)
+    nb.cells = cells
+    return nb, removed
+
+
+def release(out: Path, assignments: Path = ASSIGNMENTS) -> list[Path]:
+    """Write the student notebook of every master in ``assignments`` into ``out``."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    written = []
+    for master in masters(assignments):
+        nb, _ = student_notebook(nbformat.read(master, as_version=4), master.name)
+        path = out / master.name
+        nbformat.write(nb, path)
+        written.append(path)
+    return written
+
+
+def masters(assignments: Path = ASSIGNMENTS) -> list[Path]:
+    return sorted(p for p in assignments.glob("*.ipynb") if not p.name.startswith("."))
+
+
+# --- assignments and their hidden tests ---------------------------------------------------------
+
+
+@dataclass
+class Assignment:
+    """A master notebook and its hidden tests; inputs and references are computed once."""
+
+    name: str
+    master: Path
+    hidden_path: Path
+    hidden: object = None
+    cases: dict = field(default_factory=dict)      # question -> list of dicts of arrays
+    expected: dict = field(default_factory=dict)   # question -> list of references
+
+    @property
+    def questions(self) -> dict:
+        return self.hidden.QUESTIONS
+
+    @property
+    def max_points(self) -> float:
+        return sum(q["points"] for q in self.questions.values())
+
+    def prepare(self, workdir: Path) -> None:
+        """Import the hidden tests, draw every question's inputs, compute the references here,
+        and save the inputs (plain arrays) where workers can read them."""
+        spec = importlib.util.spec_from_file_location(f"hidden_{self.name}", self.hidden_path)
+        self.hidden = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.hidden)
+        for qname, q in self.questions.items():
+            self.cases[qname] = q["cases"]()
+            self.expected[qname] = [q["expect"](c) for c in self.cases[qname]]
+            flat = {f"c{i}.{k}": np.asarray(v) for i, c in enumerate(self.cases[qname])
+                    for k, v in c.items()}
+            np.savez(self.inputs_file(workdir, qname), **flat)
+
+    def inputs_file(self, workdir: Path, question: str) -> Path:
+        return workdir / f"{self.name}.{question}.inputs.npz"
+
+
+def load_assignments(assignments: Path = ASSIGNMENTS) -> dict[str, Assignment]:
+    found = {}
+    for master in masters(assignments):
+        hidden = assignments / "tests" / f"{master.stem}_hidden.py"
+        if not hidden.exists():
+            raise FileNotFoundError(f"{master.name} has no hidden tests file {hidden}")
+        found[master.stem] = Assignment(master.stem, master, hidden)
+    return found
+
+
+def match_assignment(path: Path, names) -> str | None:
+    """The assignment a submission answers: the longest assignment name in its file name."""
+    hits = [n for n in names if n in path.stem]
+    return max(hits, key=len) if hits else None
+
+
+def submission_cells(nb) -> list[tuple[str, str]]:
+    """(label, source) of the code cells the grader runs: all but test and demo cells."""
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type == "code" and not tags & SKIP_TAGS and cell.source.strip():
+            cells.append((f"cell {i + 1}", cell.source))
+    return cells
+
+
+# --- the worker process, seen from the grader ---------------------------------------------------
+
+
+class WorkerLost(Exception):
+    """The worker did not answer in time (``timed_out``), or died."""
+
+    def __init__(self, message: str, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class Worker:
+    """One worker subprocess. ``request`` sends a JSON line and waits, with a deadline, for
+    the JSON reply; on a timeout or a crash it raises ``WorkerLost``."""
+
+    def __init__(self, hidden_path: Path, cwd: Path, memory_mb: int, timeout: float):
+        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True)
+        self.buf = b""
+        self.request({"cmd": "init", "hidden": str(hidden_path), "memory_mb": memory_mb},
+                     timeout)
+
+    def request(self, msg: dict, timeout: float) -> dict:
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerLost(self._death()) from None
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise WorkerLost(f"did not finish within {timeout:g} s (an endless loop?)", True)
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise WorkerLost(self._death())
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            self.kill()
+            raise WorkerLost("the worker's reply was garbled (did the code write to the "
+                             "grader's channel?)")
+        return reply
+
+    def _death(self) -> str:
+        code = self.proc.wait()
+        if code < 0:
+            sig = signal.Signals(-code).name
+            why = " (out of memory?)" if sig in ("SIGKILL", "SIGSEGV", "SIGABRT") else ""
+            return f"the process running the notebook was killed by {sig}{why}"
+        return f"the process running the notebook exited with code {code} (sys.exit or os._exit?)"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the worker and anything it started
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+# --- grading one submission -----------------------------------------------------------------------
+
+
+@dataclass
+class QuestionResult:
+    question: str
+    title: str
+    points: float
+    max_points: float
+    status: str                     # passed, failed, error, timeout
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    assignment: str
+    questions: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def points(self) -> float:
+        return sum(q.points for q in self.questions)
+
+    @property
+    def max_points(self) -> float:
+        return sum(q.max_points for q in self.questions)
+
+
+@dataclass
+class Limits:
+    timeout: float = 20.0       # seconds per question (a question may ask for more)
+    cell_timeout: float = 20.0  # seconds per notebook cell
+    memory_mb: int = 3072       # address-space limit of a worker
+
+
+def grade_submission(path: Path, label: str, a: Assignment, inputs: Path,
+                     limits: Limits) -> SubmissionResult:
+    """Grade one notebook against assignment ``a``, whose inputs ``a.prepare`` saved in
+    ``inputs``. The worker runs in a fresh temporary folder."""
+    t0 = time.monotonic()
+    res = SubmissionResult(label, a.name)
+    try:
+        nb = nbformat.read(path, as_version=4)
+        cells = submission_cells(nb)
+    except Exception as e:  # noqa: BLE001 - any unreadable file scores zero with a reason
+        cells = None
+        res.notes.append(f"the notebook could not be read: {type(e).__name__}: {e}")
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        tmp = Path(tmp)
+        worker, ran = None, []
+        if cells is not None:
+            worker, ran = _load(cells, a, tmp, limits, res.notes)
+        for qname, q in a.questions.items():
+            qr = QuestionResult(qname, q.get("title", qname), 0, q["points"], "error")
+            res.questions.append(qr)
+            if worker is None:
+                qr.messages.append("not graded: the notebook could not be run")
+                continue
+            try:
+                reply = _probe(worker, a, qname, q, inputs, tmp, limits)
+            except WorkerLost as e:
+                qr.status, qr.messages = ("timeout" if e.timed_out else "error"), [str(e)]
+                worker = _restart(a, ran, tmp, limits, res.notes)
+                continue
+            _score(qr, a, qname, q, reply, tmp)
+        if worker is not None:
+            worker.kill()
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+def _load(cells, a, tmp, limits, notes):
+    """Start a worker and run the submission's cells one by one. A cell that hangs or kills
+    the process is skipped (the worker is restarted with the cells that ran before it)."""
+    try:
+        worker = Worker(a.hidden_path, tmp, limits.memory_mb, limits.cell_timeout + 30)
+    except WorkerLost as e:
+        notes.append(f"the grading process did not start: {e}")
+        return None, []
+    ran = []
+    for label, code in cells:
+        try:
+            r = worker.request({"cmd": "exec", "code": code, "label": label}, limits.cell_timeout)
+        except WorkerLost as e:
+            notes.append(f"{label} was skipped: {e}")
+            worker = _restart(a, ran, tmp, limits, notes)
+            if worker is None:
+                return None, ran
+            continue
+        ran.append((label, code))
+        if not r.get("ok"):
+            notes.append(f"{label} raised {r.get('error')}")
+    return worker, ran
+
+
+def _restart(a, ran, tmp, limits, notes):
+    """A fresh worker that has run the cells in ``ran`` again (silently: they ran before)."""
+    try:
+        worker = Worker(a.hidden_path, tmp, limits.memory_mb, limits.cell_timeout + 30)
+        for label, code in ran:
+            worker.request({"cmd": "exec", "code": code, "label": label}, limits.cell_timeout)
+        return worker
+    except WorkerLost as e:
+        notes.append(f"the notebook could not be run again after a failure: {e}")
+        return None
+
+
+def _probe(worker, a, qname, q, inputs, tmp, limits):
+    out = tmp / f"{qname}.outputs.npz"
+    if out.exists():
+        out.unlink()
+    reply = worker.request(
+        {"cmd": "probe", "question": qname, "inputs": str(a.inputs_file(inputs, qname)),
+         "outputs": str(out), "cases": len(a.cases[qname])},
+        max(limits.timeout, q.get("timeout", 0)))
+    return reply
+
+
+def _score(qr, a, qname, q, reply, tmp):
+    """Compare the worker's outputs with the references; all cases must pass for the points."""
+    cases, expected = a.cases[qname], a.expected[qname]
+    errors = reply.get("errors")
+    if not isinstance(errors, list) or len(errors) != len(cases):
+        qr.messages.append("the grader got no usable answer for this question")
+        return
+    try:
+        with np.load(tmp / f"{qname}.outputs.npz", allow_pickle=False) as f:
+            flat = {k: f[k] for k in f.files}
+    except Exception as e:  # noqa: BLE001 - a missing or forged file is a failed question
+        qr.messages.append(f"the answers could not be read: {type(e).__name__}: {e}")
+        return
+    describe = q.get("describe", _describe)
+    compare = q.get("compare", _compare)
+    failed, seen = 0, {}
+    for i, (case, want) in enumerate(zip(cases, expected)):
+        prefix = f"c{i}."
+        got = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+        where = f"case {i + 1} of {len(cases)} ({describe(case)})"
+        if errors[i] is not None:
+            failed += 1
+            if errors[i] in seen:  # the same exception in every case: say it once
+                seen[errors[i]] += 1
+                continue
+            seen[errors[i]] = 1
+            qr.messages.append(f"{where}: {errors[i]}")
+            continue
+        try:
+            compare(q, case, want, got)
+        except AssertionError as e:
+            failed += 1
+            qr.messages.append(f"{where}: {e}")
+        except Exception as e:  # noqa: BLE001 - malformed answers fail the case
+            failed += 1
+            qr.messages.append(f"{where}: unusable answer: {type(e).__name__}: {e}")
+    for err, n in seen.items():
+        if n > 1:
+            qr.messages = [m + f" (the same in {n - 1} more cases)" if m.endswith(err) else m
+                           for m in qr.messages]
+    if failed:
+        qr.status = "failed"
+    else:
+        qr.status, qr.points = "passed", q["points"]
+
+
+def _describe(case) -> str:
+    return ", ".join(f"{k} of shape {tuple(np.shape(v))}" for k, v in case.items())
+
+
+def _compare(q, case, want, got) -> None:
+    from checks import Failure, assert_close
+    for key, val in want.items():
+        if key not in got:
+            raise Failure(f"{key}: no answer")
+        assert_close(key, got[key], val, q.get("rtol", 1e-6), q.get("atol", 1e-8))
+
+
+# --- grading many submissions ---------------------------------------------------------------------
+
+
+def find_submissions(path: Path) -> list[tuple[Path, str]]:
+    """(file, label) of every notebook at ``path``; the label is the path relative to it."""
+    if path.is_file():
+        return [(path, path.name)]
+    if not path.is_dir():
+        raise FileNotFoundError(f"no notebook or folder at {path}")
+    files = sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    return [(p, p.relative_to(path).as_posix()) for p in files]
+
+
+def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None = None,
+          assignments: Path = ASSIGNMENTS, echo=print) -> list[SubmissionResult]:
+    """Grade every submission at ``path`` in parallel; write grades.csv, totals.csv and one
+    feedback file per submission into ``out``. Returns the results in submission order."""
+    limits = limits or Limits()
+    jobs = jobs or os.cpu_count() or 1
+    known = load_assignments(assignments)
+    subs = find_submissions(path)
+    todo = []
+    for file, label in subs:
+        name = match_assignment(file, known)
+        if name is None:
+            echo(f"skipped {label}: its file name contains no assignment name "
+                 f"({', '.join(known)})")
+        else:
+            todo.append((file, label, known[name]))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="grades-") as work:
+        work = Path(work)
+        for a in {id(t[2]): t[2] for t in todo}.values():
+            a.prepare(work)
+        # Threads suffice: each one waits on its own worker process, where the work happens.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(grade_submission, f, lab, a, work, limits) for f, lab, a in todo]
+            for fut in futures:
+                results.append(fut.result())
+                echo(table(results[-1]))
+    write_reports(results, out)
+    return results
+
+
+def table(r: SubmissionResult) -> str:
+    width = max([len(q.question) for q in r.questions] + [8])
+    lines = [f"{r.submission} ({r.assignment}): {r.points:g} / {r.max_points:g} "
+             f"[{r.seconds:.1f} s]"]
+    for q in r.questions:
+        lines.append(f"  {q.question:<{width}}  {q.points:>4g} / {q.max_points:<4g} {q.status}")
+    return "\n".join(lines)
+
+
+def feedback(r: SubmissionResult) -> str:
+    """The feedback a student reads: the score, each question, and why a question failed."""
+    lines = [f"# Feedback on {r.submission}", "",
+             f"Assignment `{r.assignment}`: **{r.points:g} / {r.max_points:g} points**.", "",
+             "| question | points | result |", "| --- | --- | --- |"]
+    for q in r.questions:
+        lines.append(f"| {q.title} | {q.points:g} / {q.max_points:g} | {q.status} |")
+    for q in r.questions:
+        if q.status == "passed":
+            continue
+        lines += ["", f"## {q.title}: {q.status}", ""]
+        shown = q.messages[:3]
+        lines += [f"- {m}" for m in shown]
+        if len(q.messages) > len(shown):
+            lines.append(f"- ... and {len(q.messages) - len(shown)} more failing cases")
+    if r.notes:
+        lines += ["", "## While running your notebook", ""]
+        lines += [f"- {n}" for n in r.notes]
+        lines += ["", "The grader runs every code cell except test cells and cells tagged "
+                  "`no-grade`; an error in a cell costs nothing by itself, but functions it "
+                  "should have defined are then missing."]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results: list[SubmissionResult], out: Path) -> None:
+    fb = out / "feedback"
+    if fb.exists():
+        shutil.rmtree(fb)
+    fb.mkdir(parents=True)
+    with open(out / "grades.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["submission", "assignment", "question", "points", "max_points", "status",
+                    "message"])
+        for r in results:
+            for q in r.questions:
+                msg = q.messages[0] if q.messages else ""
+                w.writerow([r.submission, r.assignment, q.question, f"{q.points:g}",
+                            f"{q.max_points:g}", q.status, msg[:300]])
+    with open(out / "totals.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["submission", "assignment", "points", "max_points", "seconds"])
+        for r in results:
+            w.writerow([r.submission, r.assignment, f"{r.points:g}", f"{r.max_points:g}",
+                        f"{r.seconds:.1f}"])
+    for r in results:
+        name = re.sub(r"\.ipynb$", "", r.submission).replace("/", "__")
+        (fb / f"{name}.md").write_text(feedback(r))
+
+
+# --- executing the masters ------------------------------------------------------------------------
+
+
+def execute_masters(names: list[str], assignments: Path = ASSIGNMENTS) -> None:
+    """Run master notebooks top to bottom and store their outputs (for the instructor)."""
+    from nbclient import NotebookClient
+    for master in masters(assignments):
+        if names and master.stem not in names:
+            continue
+        nb = nbformat.read(master, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(assignments)}}).execute()
+        for cell in nb.cells:
+            cell.metadata.pop("execution", None)
+        nbformat.write(nb, master)
+        print(f"executed {master.name}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="coursework", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("student", help="write the student release")
+    s.add_argument("--out", type=Path, default=ROOT / "_build" / "student")
+    g = sub.add_parser("grade", help="grade a notebook or a folder of notebooks")
+    g.add_argument("path", type=Path)
+    g.add_argument("--out", type=Path, default=ROOT / "_build" / "grades")
+    g.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
+    g.add_argument("--timeout", type=float, default=Limits.timeout,
+                   help="seconds per question")
+    g.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout,
+                   help="seconds per notebook cell")
+    g.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    e = sub.add_parser("execute", help="run master notebooks and store their outputs")
+    e.add_argument("names", nargs="*")
+    for q in (s, g, e):
+        q.add_argument("--assignments", type=Path, default=ASSIGNMENTS)
+    args = p.parse_args(argv)
+    if args.cmd == "student":
+        for path in release(args.out, args.assignments):
+            print(f"wrote {path}")
+    elif args.cmd == "grade":
+        t0 = time.monotonic()
+        results = grade(args.path, args.out, args.jobs,
+                        Limits(args.timeout, args.cell_timeout, args.memory_mb), args.assignments)
+        print(f"graded {len(results)} submission(s) in {time.monotonic() - t0:.1f} s; "
+              f"wrote {args.out / 'grades.csv'} and {args.out / 'feedback'}/")
+    else:
+        execute_masters(args.names, args.assignments)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

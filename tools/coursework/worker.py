@@ -1,0 +1,159 @@
+"""The grading worker: runs one submission's code in its own process and answers the grader.
+
+The grader starts this script as a subprocess, sends one JSON request per line on stdin and reads
+one JSON reply per line. Requests:
+
+    {"cmd": "init", "hidden": PATH, "memory_mb": N}   import the assignment's hidden tests file
+    {"cmd": "exec", "code": SOURCE, "label": "cell 3"} run one code cell of the submission
+    {"cmd": "probe", "question": NAME, "inputs": NPZ, "outputs": NPZ, "cases": K}
+                                                      call the submission on the grader's inputs
+
+A probe writes the submission's outputs as plain numpy arrays to the outputs file; the grader
+loads them with ``allow_pickle=False`` and compares them with its own reference results. Nothing
+this process says is trusted: a submission that patches numpy or builtins here only changes what
+it reports, and the comparison happens in the grader's process.
+
+The submission's prints go to /dev/null; replies use a private copy of the original stdout, so
+output from the submission cannot break the protocol by accident.
+"""
+
+import builtins
+import importlib.abc
+import importlib.util
+import json
+import linecache
+import os
+import sys
+import traceback
+
+
+def _private_channel():
+    """Keep the original stdout for replies; send fd 1 and fd 2 to /dev/null."""
+    reply_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    return os.fdopen(reply_fd, "w", buffering=1)
+
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    """Refuse imports of the modules an assignment forbids (torch where the task is by hand)."""
+
+    def __init__(self, names, assignment):
+        self.names, self.assignment = set(names), assignment
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.names:
+            raise ImportError(f"{fullname} is switched off while grading {self.assignment}: "
+                              "this assignment asks for the computation by hand")
+        return None
+
+
+def _short_error(exc: BaseException, filename_prefix: str = "<") -> str:
+    """The exception and the last lines of its traceback that point into the submission."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith(filename_prefix)]
+    where = ""
+    if frames:
+        f = frames[-1]
+        where = f" (in {f.filename.strip('<>')}, line {f.lineno}: {(f.line or '').strip()})"
+    msg = str(exc)
+    if len(msg) > 400:
+        msg = msg[:400] + "..."
+    return f"{type(exc).__name__}: {msg}{where}"
+
+
+def _strip_magics(code: str) -> str:
+    """Turn IPython-only lines (%magic, !shell) into no-ops so plain Python can run the cell."""
+    lines = []
+    for line in code.splitlines():
+        s = line.lstrip()
+        lines.append(line[: len(line) - len(s)] + "pass" if s.startswith(("%", "!")) else line)
+    return "\n".join(lines)
+
+
+def main():
+    out = _private_channel()
+    state = {"hidden": None, "ns": None}
+    # Python objects the worker needs later, kept before the submission can replace them.
+    _json_dumps, _json_loads, _readline = json.dumps, json.loads, sys.stdin.readline
+
+    def reply(**msg):
+        out.write(_json_dumps(msg) + "\n")
+        out.flush()
+
+    while True:
+        line = _readline()
+        if not line:
+            return
+        req = _json_loads(line)
+        cmd = req["cmd"]
+        if cmd == "init":
+            _init(req, state)
+            reply(ok=True)
+        elif cmd == "exec":
+            try:
+                src, name = _strip_magics(req["code"]), f"<{req['label']}>"
+                linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+                code = compile(src, name, "exec")
+                exec(code, state["ns"])
+                reply(ok=True)
+            except BaseException as e:  # noqa: BLE001 - a cell may even raise SystemExit
+                reply(ok=False, error=_short_error(e))
+        elif cmd == "probe":
+            reply(**_probe(req, state))
+        else:
+            reply(ok=False, error=f"unknown command {cmd!r}")
+
+
+def _init(req, state):
+    if req.get("memory_mb"):
+        import resource
+        limit = int(req["memory_mb"]) * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    spec = importlib.util.spec_from_file_location("coursework_hidden", req["hidden"])
+    hidden = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hidden)
+    blocked = getattr(hidden, "BLOCK_MODULES", ())
+    for name in blocked:
+        for mod in [m for m in sys.modules if m.split(".")[0] == name]:
+            del sys.modules[mod]
+    if blocked:
+        sys.meta_path.insert(0, _Blocker(blocked, hidden.ASSIGNMENT))
+    if hasattr(hidden, "worker_setup"):
+        hidden.worker_setup()
+    state["hidden"] = hidden
+    # The namespace the submission's cells run in, like a notebook's.
+    state["ns"] = {"__name__": "__main__", "__builtins__": builtins,
+                   "display": lambda *a, **k: None}
+
+
+def _probe(req, state):
+    import numpy as np
+
+    hidden, ns = state["hidden"], state["ns"]
+    question = hidden.QUESTIONS[req["question"]]
+    with np.load(req["inputs"], allow_pickle=False) as f:
+        flat = {k: f[k] for k in f.files}
+    results, errors = {}, []
+    for i in range(req["cases"]):
+        prefix = f"c{i}."
+        case = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+        try:
+            got = question["probe"](ns, case)
+            for key, val in got.items():
+                arr = np.asarray(val)
+                if arr.dtype.kind not in "biuf":
+                    raise TypeError(f"{key}: expected numbers, got {type(val).__name__} "
+                                    f"(array of dtype {arr.dtype})")
+                results[prefix + key] = arr
+            errors.append(None)
+        except BaseException as e:  # noqa: BLE001 - report anything, keep serving
+            errors.append(_short_error(e))
+    np.savez(req["outputs"], **results)
+    return {"ok": True, "errors": errors}
+
+
+if __name__ == "__main__":
+    main()
