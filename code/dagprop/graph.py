@@ -244,8 +244,8 @@ class Graph:
             c.grad = 0
         loss.grad = self._seed(loss, v)
 
-        if _ANOMALY:
-            return self._backward_checked()
+        if _ANOMALY or len(self.outputs) > 1 or loss is not self.outputs[0]:
+            return self._backward_checked(loss)
         for c in reversed(self.compute):
             c.backward()
         self._leaf_grads_to_shape()
@@ -284,12 +284,18 @@ class Graph:
 
     def _leaf_grads_to_shape(self):
         # A leaf that no gradient reached still holds the integer 0: give it its value's shape.
+        # A Python-float leaf gets a Python-float gradient (broadcasting may have made it a 0-d
+        # array), so SGD keeps its value a Python float.
         for c in self.params:
             if type(c.grad) is int:
                 c.grad = 0 * c.value
+            elif type(c.value) is float:
+                c.grad = float(c.grad)
         for c in self.inputs:
             if type(c.grad) is int:
                 c.grad = 0 * c.value
+            elif type(c.value) is float:
+                c.grad = float(c.grad)
 
     def _forward_checked(self):
         # Input shapes changed (a new batch size, say) or anomaly detection is on: re-validate
@@ -301,11 +307,18 @@ class Graph:
                 _check_finite(c, c.value, "value")
         self._shapes = self._input_shapes()
 
-    def _backward_checked(self):
-        for c in reversed(self.compute):
+    def _backward_checked(self, loss: Node):
+        # When ``loss`` is an inner node or one of several outputs, walk only the nodes below it:
+        # the others hold the integer 0, which is no gradient to send (and has no shape to
+        # reshape or multiply by a matrix). With detect_anomaly, check every gradient sent.
+        below = self.compute
+        if len(self.outputs) > 1 or loss is not self.outputs[0]:
+            below = [n for n in topological_order([loss]) if isinstance(n, Compute)]
+        for c in reversed(below):
             c.backward()
-            for p in c.parents:
-                _check_finite(p, p.grad, f"gradient (sent by {c.describe()})")
+            if _ANOMALY:
+                for p in c.parents:
+                    _check_finite(p, p.grad, f"gradient (sent by {c.describe()})")
         self._leaf_grads_to_shape()
 
 
