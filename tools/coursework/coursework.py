@@ -573,8 +573,23 @@ def execute_masters(names: list[str], assignments: Path = ASSIGNMENTS) -> None:
                        resources={"metadata": {"path": str(assignments)}}).execute()
         for cell in nb.cells:
             cell.metadata.pop("execution", None)
+            if cell.cell_type == "code":
+                cell.outputs = _coalesce(cell.outputs)
         nbformat.write(nb, master)
         print(f"executed {master.name}")
+
+
+def _coalesce(outputs):
+    """Merge consecutive stream outputs, so a stored notebook does not depend on when the
+    kernel flushed its prints."""
+    merged = []
+    for out in outputs:
+        if (merged and out.output_type == "stream" and merged[-1].output_type == "stream"
+                and merged[-1].name == out.name):
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    return merged
 
 
 def main(argv=None) -> int:
