@@ -318,7 +318,8 @@ class Graph:
             c.backward()
             if _ANOMALY:
                 for p in c.parents:
-                    _check_finite(p, p.grad, f"gradient (sent by {c.describe()})")
+                    if p.kind != "constant":  # a constant's gradient is never used
+                        _check_finite(p, p.grad, f"gradient (sent by {c.describe()})")
         self._leaf_grads_to_shape()
 
 
@@ -345,6 +346,6 @@ def _check_finite(node: Node, x, what: str) -> None:
     if not np.all(np.isfinite(x)):
         bad = np.asarray(x)
         where = "" if bad.ndim == 0 else f" at index {tuple(int(i) for i in np.argwhere(~np.isfinite(bad))[0])}"
-        raise FloatingPointError(
-            f"{node.describe()}: {what} is not finite{where}; parents: "
-            + ", ".join(f"{p.label} {np.shape(p.value)}" for p in node.parents))
+        parents = ", ".join(f"{p.label} {np.shape(p.value)}" for p in node.parents)
+        raise FloatingPointError(f"{node.describe()}: {what} is not finite{where}"
+                                 + (f"; parents: {parents}" if parents else ""))

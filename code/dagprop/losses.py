@@ -94,9 +94,11 @@ class CrossEntropyLoss(Compute):
         logits, labels = self.parents
         n, c = np.shape(logits.value)
         y = np.asarray(labels.value)
-        if np.any(y != np.round(y)) or np.any((y < 0) | (y >= c)):
-            raise ValueError(f"{self.op}: labels {labels.label} must be integers in [0, {c})"
-                             f", got values from {y.min()} to {y.max()}")
+        bad = (y != np.round(y)) | (y < 0) | (y >= c)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise ValueError(f"{self.op}: labels {labels.label} must be integers in [0, {c}), "
+                             f"got {y[i]:g} at position {i}")
         self._idx = (np.arange(n), y.astype(np.intp))
 
     def forward(self):

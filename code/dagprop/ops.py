@@ -424,6 +424,14 @@ class Transpose(Compute):
         self.axes = axes
         super().__init__(x, name=name)
 
+    def check(self):
+        x = self.parents[0]
+        nd = np.ndim(x.value)
+        if self.axes is not None and sorted(ax % nd if -nd <= ax < nd else ax
+                                            for ax in self.axes) != list(range(nd)):
+            raise ValueError(f"transpose: axes {tuple(self.axes)} are not a permutation of the "
+                             f"{nd} axes of {x.label} of shape {np.shape(x.value)}")
+
     def forward(self):
         self.value = np.transpose(self.parents[0].value, self.axes)
 
