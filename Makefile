@@ -31,12 +31,17 @@ lint: setup
 	$(BIN)/ruff check code tests benchmarks tools
 
 # --- tests (owned pieces: engine tests, notebooks, website, coursework) ---
+# The website is built from the stored outputs first, so tests/test_website.py checks it in Chromium.
 test: setup lint book
+	@tools/ensure-system.sh chromium chromium
 	$(BIN)/pytest -q tests
 	$(MAKE) --no-print-directory test-notebooks
 
+# Strict nbval: every stored output must match a fresh run (tests/nbval_sanitize.cfg blanks out
+# addresses and timings; chapters/conftest.py leaves Graphviz SVG out). Two notebooks at a time.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 test-notebooks: setup
-	$(BIN)/pytest -q --nbval --nbval-current-env chapters
+	$(BIN)/pytest -q -p no:cacheprovider $(NBVAL) -n 2 --dist loadscope --durations=5 chapters
 
 # --- the website ---
 book: setup
