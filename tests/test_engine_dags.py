@@ -1,0 +1,240 @@
+"""Random DAGs with fan-out and reused nodes, and small scalar expressions worked by hand:
+gradients match torch.autograd and central differences."""
+
+import math
+
+import dagprop as dp
+import numpy as np
+import pytest
+import torch
+from engine_helpers import (
+    FD_ATOL,
+    FD_RTOL,
+    TORCH_ATOL,
+    TORCH_RTOL,
+    central_differences,
+    seeds,
+)
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+# --- random DAGs ------------------------------------------------------------------------------------
+#
+# A program is a list of steps; each step applies an op to nodes made earlier, picked by index, so
+# the same node often feeds several children (fan-out) and sometimes both operands of one op
+# (x * x, x + x). Every node that nothing else uses is summed into the loss. The same program runs
+# on dagprop nodes, on torch tensors and on plain arrays (for central differences).
+
+LEAF_SHAPES = [(2, 3), (3,), (1, 3), (2, 1), ()]
+UNARY_OPS = ["tanh", "sigmoid", "neg", "square", "exp_tanh", "log_shifted", "mean_rows"]
+BINARY_OPS = ["add", "sub", "mul", "div_shifted", "self_mul", "self_add"]
+
+DP = {"tanh": dp.tanh, "sigmoid": dp.sigmoid, "exp": dp.exp, "log": dp.log, "sum": dp.sum,
+      "mean0": lambda x: dp.mean(x, axis=0, keepdims=True)}
+TORCH = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
+         "sum": torch.sum, "mean0": lambda x: torch.mean(x, dim=0, keepdim=True)}
+
+
+def run_program(program, leaves, lib):
+    """Evaluate ``program`` on ``leaves`` with the functions in ``lib``; return (loss, nodes)."""
+    nodes = list(leaves)
+    used = set()
+    for op, i, j in program:
+        a, b = nodes[i], nodes[j]
+        used.update((i, j))
+        if op == "tanh":
+            out = lib["tanh"](a)
+        elif op == "sigmoid":
+            out = lib["sigmoid"](a)
+        elif op == "neg":
+            out = -a
+        elif op == "square":
+            out = a ** 2
+        elif op == "exp_tanh":
+            out = lib["exp"](lib["tanh"](a))
+        elif op == "log_shifted":
+            out = lib["log"](1.5 + lib["tanh"](a))  # the argument stays in [0.5, 2.5]
+        elif op == "mean_rows":
+            out = lib["mean0"](a) if len(a.shape) == 2 else a * 0.5
+        elif op == "add":
+            out = a + b
+        elif op == "sub":
+            out = a - b
+        elif op == "mul":
+            out = a * b
+        elif op == "div_shifted":
+            out = a / (1.5 + lib["tanh"](b))  # the divisor stays in [0.5, 2.5]
+        elif op == "self_mul":
+            out = a * a
+        elif op == "self_add":
+            out = a + a
+        nodes.append(out)
+    sinks = [n for k, n in enumerate(nodes) if k not in used]
+    loss = lib["sum"](sinks[0])
+    for s in sinks[1:]:
+        loss = loss + lib["sum"](s)
+    return loss, nodes
+
+
+@st.composite
+def programs(draw):
+    n_leaves = draw(st.integers(1, 3))
+    shapes = [draw(st.sampled_from(LEAF_SHAPES)) for _ in range(n_leaves)]
+    program = []
+    for k in range(draw(st.integers(1, 10))):
+        n = n_leaves + k
+        op = draw(st.sampled_from(UNARY_OPS + BINARY_OPS))
+        i = draw(st.integers(0, n - 1))
+        j = i if op in UNARY_OPS or op.startswith("self") else draw(st.integers(0, n - 1))
+        program.append((op, i, j))
+    return shapes, program
+
+
+@settings(max_examples=60)
+@given(prog=programs(), seed=seeds)
+def test_random_dag_gradients_match_torch_and_central_differences(prog, seed):
+    shapes, program = prog
+    rng = np.random.default_rng(seed)
+    arrays = [rng.uniform(-1.5, 1.5, s) for s in shapes]
+
+    leaves = [dp.Param(a.copy(), name=f"x{i}") for i, a in enumerate(arrays)]
+    L, nodes = run_program(program, leaves, DP)
+    values = [np.asarray(n.value) for n in nodes]
+    assume(all(np.all(np.abs(v) < 1e3) for v in values))  # no runaway products
+    g = dp.Graph(L)
+    g.backward(L)
+
+    tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+    tL, _ = run_program(program, tensors, TORCH)
+    tL.backward()
+    assert float(L.value) == pytest.approx(tL.item(), rel=TORCH_RTOL, abs=TORCH_ATOL)
+    for leaf, t in zip(leaves, tensors):
+        expected = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
+        np.testing.assert_allclose(leaf.grad, expected, rtol=TORCH_RTOL, atol=1e-10)
+
+    def f(arrs):
+        return float(run_program(program, [dp.Param(a.copy()) for a in arrs], DP)[0].value)
+
+    for leaf, num in zip(leaves, central_differences(f, arrays)):
+        np.testing.assert_allclose(leaf.grad, num, rtol=FD_RTOL, atol=FD_ATOL * 10)
+
+
+@given(prog=programs(), seed=seeds)
+def test_random_dag_passes_gradcheck_after_a_rerun_on_new_values(prog, seed):
+    shapes, program = prog
+    rng = np.random.default_rng(seed)
+    leaves = [dp.Param(rng.uniform(-1.5, 1.5, s), name=f"x{i}") for i, s in enumerate(shapes)]
+    L, nodes = run_program(program, leaves, DP)
+    g = dp.Graph(L)
+    for leaf in leaves:
+        leaf.value = rng.uniform(-1.5, 1.5, np.shape(leaf.value))
+    g.forward()
+    assume(all(np.all(np.abs(np.asarray(n.value)) < 1e3) for n in nodes))
+    assert dp.gradcheck(g, atol=1e-5 * max(1.0, abs(float(L.value)))).ok
+
+
+# --- reuse, by hand -----------------------------------------------------------------------------------
+
+def _grad(L, *leaves):
+    dp.Graph(L).backward(L)
+    return [leaf.grad for leaf in leaves]
+
+
+def test_x_times_x_counts_both_operands():
+    x = dp.Param(np.array([1.5, -2.0]))
+    (gx,) = _grad(dp.sum(x * x), x)
+    np.testing.assert_array_equal(gx, 2 * x.value)
+
+
+def test_x_plus_x_counts_both_operands():
+    x = dp.Param(np.array([1.5, -2.0]))
+    (gx,) = _grad(dp.sum(x + x), x)
+    np.testing.assert_array_equal(gx, [2.0, 2.0])
+
+
+def test_node_with_three_children_sums_their_gradients():
+    x = dp.Param(0.7, name="x")
+    h = dp.tanh(x, name="h")
+    L = h * 2.0 + dp.exp(h) + h * h  # h feeds three children
+    (gx,) = _grad(L, x)
+    th = math.tanh(0.7)
+    assert gx == pytest.approx((2.0 + math.exp(th) + 2 * th) * (1 - th**2), rel=1e-14)
+
+
+def test_diamond_sends_gradient_along_both_paths():
+    #   x -> a = 3x, b = x^2 -> c = a * b  (so c = 3x^3 and dc/dx = 9x^2)
+    x = dp.Param(-1.3, name="x")
+    (gx,) = _grad((x * 3.0) * (x ** 2), x)
+    assert gx == pytest.approx(9 * 1.3**2, rel=1e-14)
+
+
+def test_gradient_flows_through_a_long_reused_ladder():
+    # y_{k+1} = y_k * x + y_k: each rung uses y_k twice, and y_n = y_0 (1 + x)^n.
+    x = dp.Param(0.1, name="x")
+    y = dp.Param(2.0, name="y0")
+    out = y
+    for _ in range(30):
+        out = out * x + out
+    gx, gy = _grad(out, x, y)
+    assert out.value == pytest.approx(2.0 * 1.1**30, rel=1e-13)
+    assert gx == pytest.approx(2.0 * 30 * 1.1**29, rel=1e-13)
+    assert gy == pytest.approx(1.1**30, rel=1e-13)
+
+
+# --- scalar expressions worked by hand ---------------------------------------------------------------
+
+def test_product_and_square_expression():
+    # e = (a b + a^2) b = a b^2 + a^2 b, so de/da = b^2 + 2ab and de/db = 2ab + a^2.
+    a, b = dp.Param(3.0, name="a"), dp.Param(-2.0, name="b")
+    e = (a * b + a ** 2) * b
+    ga, gb = _grad(e, a, b)
+    assert e.value == -6.0
+    assert (ga, gb) == (-8.0, -3.0)
+
+
+def test_single_tanh_neuron_expression():
+    x1, x2 = dp.Input(1.0, name="x1"), dp.Input(-2.0, name="x2")
+    w1, w2, bias = dp.Param(0.5, name="w1"), dp.Param(0.25, name="w2"), dp.Param(0.3, name="bias")
+    o = dp.tanh(x1 * w1 + x2 * w2 + bias)
+    gw1, gw2, gb, gx1, gx2 = _grad(o, w1, w2, bias, x1, x2)
+    slope = 1 - math.tanh(0.3) ** 2  # n = 0.5 - 0.5 + 0.3
+    assert o.value == pytest.approx(math.tanh(0.3), rel=1e-15)
+    assert gw1 == pytest.approx(slope * 1.0) and gw2 == pytest.approx(slope * -2.0)
+    assert gb == pytest.approx(slope) and gx1 == pytest.approx(slope * 0.5)
+    assert gx2 == pytest.approx(slope * 0.25)
+
+
+def test_quotient_and_exponential_expression():
+    # f = (a + 2) / (b^2 + 1) - e^(a/2): df/da = 1/(b^2+1) - e^(a/2)/2, df/db = -2b(a+2)/(b^2+1)^2.
+    a, b = dp.Param(1.0, name="a"), dp.Param(2.0, name="b")
+    f = (a + 2) / (b * b + 1) - dp.exp(a * 0.5)
+    ga, gb = _grad(f, a, b)
+    assert f.value == pytest.approx(0.6 - math.exp(0.5), rel=1e-15)
+    assert ga == pytest.approx(0.2 - 0.5 * math.exp(0.5), rel=1e-14)
+    assert gb == pytest.approx(-12 / 25, rel=1e-14)
+
+
+def test_numbers_on_the_left_of_an_operator():
+    a = dp.Param(4.0, name="a")
+    f = 1 - a + 2 / a - (-a) + 3 * a
+    (ga,) = _grad(f, a)
+    # f = 1 - a + 2/a + a + 3a, f' = -1 - 2/a^2 + 1 + 3
+    assert f.value == pytest.approx(1 - 4 + 0.5 + 4 + 12)
+    assert ga == pytest.approx(3 - 2 / 16)
+
+
+def test_sigmoid_and_relu_expression_matches_torch():
+    vals = {"a": 0.8, "b": -1.7, "c": 0.4}
+    leaves = {k: dp.Param(v, name=k) for k, v in vals.items()}
+    a, b, c = leaves.values()
+    u = dp.sigmoid(a * b) * c
+    f = dp.relu(u + a) * dp.log(c + u * u + 1) + (u / a) ** 3
+    dp.Graph(f).backward(f)
+
+    ta, tb, tc = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in vals.values())
+    tu = torch.sigmoid(ta * tb) * tc
+    tf = torch.relu(tu + ta) * torch.log(tc + tu * tu + 1) + (tu / ta) ** 3
+    tf.backward()
+    assert f.value == pytest.approx(tf.item(), rel=TORCH_RTOL)
+    for leaf, t in zip((a, b, c), (ta, tb, tc)):
+        assert leaf.grad == pytest.approx(t.grad.item(), rel=TORCH_RTOL, abs=TORCH_ATOL)
