@@ -1,0 +1,115 @@
+"""dp.draw: a graphviz.Digraph showing every node's name or op, value and gradient, with the
+path of a gradient highlighted, that Graphviz's dot renders."""
+
+import re
+
+import dagprop as dp
+import graphviz
+import numpy as np
+import pytest
+
+HIGHLIGHT = 'color="#d62728"'
+
+
+def _example():
+    """L = sum(tanh(x @ W) * s) + q ** 2, and a second output that W feeds but L does not."""
+    x = dp.Input(np.array([[0.5, -1.0]]), name="x")
+    W = dp.Param(np.array([[0.1], [-0.2]]), name="W")
+    s = dp.Param(2.0, name="s")
+    q = dp.Param(3.0, name="q")
+    h = dp.tanh(x @ W, name="h")
+    L = dp.sum(h * s, name="Lh") + q ** 2
+    side = dp.exp(W, name="side")
+    g = dp.Graph(L, side)
+    g.backward(L)
+    return g, {"x": x, "W": W, "s": s, "q": q, "h": h, "L": L, "side": side}
+
+
+def _node_lines(dot):
+    """{node id: its source line} and the edges as (tail, head, attributes)."""
+    nodes, edges = {}, []
+    for line in dot.body:
+        m = re.match(r"\s*(\w+) -> (\w+)(.*)", line)
+        if m:
+            edges.append(m.groups())
+            continue
+        m = re.match(r"\s*(n\d+) \[", line)
+        if m:
+            nodes[m.group(1)] = line
+    return nodes, edges
+
+
+def _id_of(nodes, head):
+    found = [k for k, line in nodes.items() if f"<b>{head}</b>" in line]
+    assert len(found) == 1, (head, found)
+    return found[0]
+
+
+def test_draw_shows_each_node_name_or_op_value_and_grad():
+    g, n = _example()
+    dot = dp.draw(g)
+    assert isinstance(dot, graphviz.Digraph)
+    nodes, edges = _node_lines(dot)
+    assert len(nodes) == len(g.nodes)
+    assert "value [[ 0.5, -1. ]]" in nodes[_id_of(nodes, "x")]
+    assert "value [[ 0.1], [-0.2]]" in nodes[_id_of(nodes, "W")]
+    w_grad = np.array2string(np.round(n["W"].grad, 3), separator=", ").replace("\n", "")
+    assert f"grad {w_grad}" in nodes[_id_of(nodes, "W")]
+    assert "value 3<br/>grad 6" in nodes[_id_of(nodes, "q")]  # dL/dq = 2q
+    assert "value 2<br/>grad " in nodes[_id_of(nodes, "s")]
+    assert f"value [[{np.tanh(0.25):.3f}]]" in nodes[_id_of(nodes, "h = tanh")]
+    assert f"value {float(n['L'].value):.3g}" in nodes[_id_of(nodes, "add")]
+    assert "grad 1<" in nodes[_id_of(nodes, "add")] or "grad 1>" in nodes[_id_of(nodes, "add")]
+    for op in ("matmul", "mul", "pow", "Lh = sum", "side = exp"):
+        _id_of(nodes, op)
+    assert len(edges) == sum(len(c.parents) for c in g.compute)
+
+
+def test_highlight_path_marks_exactly_the_nodes_and_edges_from_w_to_the_loss():
+    g, n = _example()
+    dot = dp.draw(g, highlight_path=(n["W"], n["L"]))
+    nodes, edges = _node_lines(dot)
+    marked = {k for k, line in nodes.items() if HIGHLIGHT in line}
+    expected = {_id_of(nodes, h) for h in ("W", "matmul", "h = tanh", "mul", "Lh = sum", "add")}
+    assert marked == expected  # not x, s, q, q ** 2, nor side (W feeds it, but not L)
+    marked_edges = {(a, b) for a, b, attrs in edges if HIGHLIGHT in attrs}
+    assert marked_edges == {(a, b) for a, b, _ in edges if a in expected and b in expected}
+    assert len(marked_edges) == 5
+
+
+def test_draw_can_hide_values_and_show_only_known_gradients():
+    g, n = _example()
+    nodes, _ = _node_lines(dp.draw(g, show_value=False, grads_known=[n["L"], n["q"]]))
+    assert not any("value" in line for line in nodes.values())
+    assert "grad 6" in nodes[_id_of(nodes, "q")]
+    assert "grad ?" in nodes[_id_of(nodes, "W")]
+    nodes, _ = _node_lines(dp.draw(g, show_grad=False))
+    assert not any("grad" in line for line in nodes.values())
+
+
+def test_draw_of_a_node_draws_everything_below_it():
+    _, n = _example()
+    nodes, _ = _node_lines(dp.draw(n["h"]))
+    assert len(nodes) == 4  # x, W, matmul, h
+
+
+def test_show_local_labels_edges_with_local_gradients():
+    a, b = dp.Param(3.0, name="a"), dp.Param(-2.0, name="b")
+    c = a * b
+    dp.Graph(c).backward(c)
+    grads = (a.grad, b.grad)
+    dot = dp.draw(c, show_local=True)
+    nodes, edges = _node_lines(dot)
+    labels = {a_: re.search(r'label="?([^" \]]+)', attrs).group(1) for a_, _, attrs in edges}
+    assert labels[_id_of(nodes, "a")] == "-2"  # d(ab)/da = b
+    assert labels[_id_of(nodes, "b")] == "3"
+    assert (a.grad, b.grad) == grads  # drawing leaves the gradients alone
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"show_local": True}], ids=["plain", "local"])
+def test_dot_renders_the_drawing_to_svg(kwargs):
+    g, n = _example()
+    svg = dp.draw(g, highlight_path=(n["W"], n["L"]), **kwargs).pipe(format="svg").decode()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert svg.count('class="node"') == len(g.nodes)
+    assert "#d62728" in svg
