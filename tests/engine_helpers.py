@@ -16,6 +16,27 @@ FD_EPS, FD_RTOL, FD_ATOL = 1e-6, 1e-5, 1e-6
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
+# The example every chapter starts from. It must run exactly as written here
+# (test_engine_graph runs it in-process, test_engine_without_torch in a subprocess without torch).
+CONTRACT_EXAMPLE = '''
+import numpy as np
+import dagprop as dp
+
+x = dp.Input(np.array([[0.5, -1.0]]), name="x")      # input node: value set by the user
+t = dp.Input(np.array([[1.0]]), name="t")
+W = dp.Param(np.array([[0.1], [-0.2]]), name="W")    # parameter node: updated by SGD
+b = dp.Param(np.zeros(1), name="b")
+p = dp.sigmoid(x @ W + b)        # compute nodes; values are computed as the nodes are built
+L = dp.binary_cross_entropy(p, t)                    # scalar loss (mean over the batch)
+
+g = dp.Graph(L)      # g.inputs, g.params, g.compute (topological order, found without recursion)
+g.forward()          # for c in g.compute: c.forward()
+g.backward(L)        # zero every grad; L.grad = 1; for c in reversed(g.compute): c.backward()
+g.sgd(0.1)           # for w in g.params: w.value -= 0.1 * w.grad
+x.value = np.array([[2.0, 0.0]])
+g.forward()          # the same graph re-runs on new input values
+'''
+
 
 def central_differences(f, arrays: list[np.ndarray], eps: float = FD_EPS) -> list[np.ndarray]:
     """d f / d arrays[i] for a scalar function ``f(list of arrays)``, one element at a time."""
