@@ -61,6 +61,9 @@ class _Binary(Compute):
 
     def check(self):
         a, b = self.parents
+        if type(a.value) is float and type(b.value) is float:  # fast path for scalar graphs
+            self.bcast = False
+            return
         sa, sb = np.shape(a.value), np.shape(b.value)
         try:
             out = np.broadcast_shapes(sa, sb)
