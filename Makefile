@@ -57,10 +57,11 @@ bench: setup
 
 # --- coursework ---
 student: setup
-	@echo "not yet"
+	$(PY) tools/coursework/coursework.py student --out _build/student
 
 grade: setup
-	@echo "not yet"
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/notebook-or-folder"; exit 2; }
+	$(PY) tools/coursework/coursework.py grade "$(SUBMISSIONS)" --out _build/grades
 
 book-students: setup
 	@echo "not yet"

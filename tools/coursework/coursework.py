@@ -503,8 +503,9 @@ def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None 
 
 def table(r: SubmissionResult) -> str:
     width = max([len(q.question) for q in r.questions] + [8])
-    lines = [f"{r.submission} ({r.assignment}): {r.points:g} / {r.max_points:g} "
-             f"[{r.seconds:.1f} s]"]
+    head = (f"{r.submission} ({r.assignment}): {r.points:g} / {r.max_points:g} "
+            f"[{r.seconds:.1f} s]")
+    lines = [head]
     for q in r.questions:
         lines.append(f"  {q.question:<{width}}  {q.points:>4g} / {q.max_points:<4g} {q.status}")
     return "\n".join(lines)
@@ -528,9 +529,9 @@ def feedback(r: SubmissionResult) -> str:
     if r.notes:
         lines += ["", "## While running your notebook", ""]
         lines += [f"- {n}" for n in r.notes]
-        lines += ["", "The grader runs every code cell except test cells and cells tagged "
-                  "`no-grade`; an error in a cell costs nothing by itself, but functions it "
-                  "should have defined are then missing."]
+        lines += ["", ("The grader runs every code cell except test cells and cells tagged "
+                       "`no-grade`; an error in a cell costs nothing by itself, but functions "
+                       "it should have defined are then missing.")]
     return "\n".join(lines) + "\n"
 
 

@@ -46,7 +46,6 @@ class _Blocker(importlib.abc.MetaPathFinder):
         if fullname.split(".")[0] in self.names:
             raise ImportError(f"{fullname} is switched off while grading {self.assignment}: "
                               "this assignment asks for the computation by hand")
-        return None
 
 
 def _short_error(exc: BaseException, filename_prefix: str = "<") -> str:
@@ -96,7 +95,7 @@ def main():
                 src, name = _strip_magics(req["code"]), f"<{req['label']}>"
                 linecache.cache[name] = (len(src), None, src.splitlines(True), name)
                 code = compile(src, name, "exec")
-                exec(code, state["ns"])
+                exec(code, state["ns"])  # noqa: S102 - running the submission is the point
                 reply(ok=True)
             except BaseException as e:  # noqa: BLE001 - a cell may even raise SystemExit
                 reply(ok=False, error=_short_error(e))
