@@ -32,6 +32,8 @@ def test_every_chapter_is_checked():
 def test_setup_cell_installs_from_configured_repository(path):
     nb = nbformat.read(path, as_version=4)
     cell = sync_repo_url.setup_cell(nb)
+    if cell is None and not sync_repo_url.needs_setup_cell(path):
+        pytest.skip(f"{path.name} has no Colab setup cell")
     assert cell is not None, (
         f"{path.name}: the first code cell must be the Colab setup cell that pip-installs dagprop")
     assert "remove-cell" in cell.metadata.get("tags", []), (

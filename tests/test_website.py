@@ -189,8 +189,9 @@ def page(request, browser):
     tab.on("pageerror", lambda e: log["errors"].append(f"uncaught: {e}"))
     tab.goto(path.as_uri(), wait_until="load")
     tab.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    # Everything is local, so "load" plus MathJax and image decoding is the whole wait
+    # ("networkidle" never comes on a page whose animation swaps frames).
     tab.evaluate(_LOAD_IMAGES)
-    tab.wait_for_load_state("networkidle")
     # The page as a reader first sees it, before the test clicks anything.
     tab.screenshot(path=str(SHOTS / (name.replace("/", "__") + ".png")), full_page=True)
     yield name, tab, log

@@ -7,7 +7,8 @@ The address lives in one place, ``repository: url:`` in _config.yml; the launch 
 from there. The first code cell of each notebook in chapters/ and assignments/ (tagged
 ``remove-cell``) installs the engine on Colab with
 ``pip install "dagprop @ git+<url>#subdirectory=code"``; this script keeps ``<url>`` equal to the
-configured one. Nothing else in a notebook is touched.
+configured one. Nothing else in a notebook is touched. Every chapter must have the setup cell; an
+assignment without one is left alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIRS = ("chapters", "assignments")
+REQUIRED_IN = ("chapters",)  # folders whose notebooks must all start with the setup cell
 # The pip requirement inside the setup cell: dagprop @ git+<url>#subdirectory=code
 PIP_URL = re.compile(r"(dagprop @ git\+)([^\s\"'#]+)(#subdirectory=code)")
 
@@ -53,6 +55,10 @@ def setup_cell(nb) -> nbformat.NotebookNode | None:
     return None
 
 
+def needs_setup_cell(path: Path) -> bool:
+    return any(folder in path.parts for folder in REQUIRED_IN)
+
+
 def urls_in(cell) -> list[str]:
     return [m.group(2) for m in PIP_URL.finditer(cell.source)]
 
@@ -62,7 +68,9 @@ def sync(path: Path, url: str, write: bool) -> str | None:
     nb = nbformat.read(path, as_version=4)
     cell = setup_cell(nb)
     if cell is None:
-        return f"{path}: the first code cell is not the Colab setup cell that installs dagprop"
+        if needs_setup_cell(path):
+            return f"{path}: the first code cell is not the Colab setup cell that installs dagprop"
+        return None
     if all(u == url for u in urls_in(cell)):
         return None
     old = ", ".join(sorted(set(urls_in(cell))))
