@@ -99,7 +99,8 @@ def graded(tmp_path_factory):
                                 "while True:\n            pass"),
             "while True:  # a stray experiment that never ends\n    pass"),
         "misnamed_01_local_gradients": _variant(
-            "01_local_gradients", lambda s: s.replace("class Tanh(", "class TanH(")),
+            "01_local_gradients", lambda s: s.replace("class Tanh(", "class TanH("),
+            'ready = input("ready? ")  # nobody answers a grader'),
         "crash_03_mlp_backprop_by_hand": _variant(
             "03_mlp_backprop_by_hand", lambda s: s, "import os\nos._exit(3)"),
         "recursive_02_forward_backward_sgd": _variant(
@@ -198,6 +199,7 @@ def test_a_misnamed_class_scores_zero_for_its_question_with_a_clear_message(grad
     assert scores["tanh"][0] == 0
     assert all(p == m for q, (p, m, *_) in scores.items() if q != "tanh"), scores
     assert "no class named 'Tanh'" in scores["tanh"][3] and "'TanH'" in scores["tanh"][3]
+    assert "cell 2 raised EOFError" in _feedback(graded, "misnamed_01_local_gradients.ipynb")
 
 
 def test_a_cell_that_kills_its_process_is_skipped(graded):

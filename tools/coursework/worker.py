@@ -13,8 +13,8 @@ loads them with ``allow_pickle=False`` and compares them with its own reference 
 this process says is trusted: a submission that patches numpy or builtins here only changes what
 it reports, and the comparison happens in the grader's process.
 
-The submission's prints go to /dev/null; replies use a private copy of the original stdout, so
-output from the submission cannot break the protocol by accident.
+The submission's prints go to /dev/null and its stdin is empty; requests and replies use private
+copies of the original stdin and stdout, so a submission cannot break the protocol by accident.
 """
 
 import builtins
@@ -27,13 +27,14 @@ import sys
 import traceback
 
 
-def _private_channel():
-    """Keep the original stdout for replies; send fd 1 and fd 2 to /dev/null."""
-    reply_fd = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    return os.fdopen(reply_fd, "w", buffering=1)
+def _private_channels():
+    """Keep private copies of stdin and stdout for the protocol; point fds 0, 1 and 2 at
+    /dev/null, so `input()` in a submission meets end-of-file and its prints vanish."""
+    request_fd, reply_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    return os.fdopen(request_fd, "r"), os.fdopen(reply_fd, "w", buffering=1)
 
 
 class _Blocker(importlib.abc.MetaPathFinder):
@@ -72,10 +73,10 @@ def _strip_magics(code: str) -> str:
 
 
 def main():
-    out = _private_channel()
+    requests, out = _private_channels()
     state = {"hidden": None, "ns": None}
     # Python objects the worker needs later, kept before the submission can replace them.
-    _json_dumps, _json_loads, _readline = json.dumps, json.loads, sys.stdin.readline
+    _json_dumps, _json_loads, _readline = json.dumps, json.loads, requests.readline
 
     def reply(**msg):
         out.write(_json_dumps(msg) + "\n")
