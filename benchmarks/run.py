@@ -24,6 +24,7 @@ import functools
 import gc
 import glob
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
@@ -413,61 +414,85 @@ def layered_graph(n_target: int, seed: int = 0):
     return dp.Graph(L), L
 
 
-def complexity_worker(n: int, memory: bool, quick: bool) -> dict:
-    """Run in a fresh process per size, so every size starts from the same empty heap."""
-    if memory:
-        tracemalloc.start()
-        g, L = layered_graph(n)
-        g.forward()
-        g.backward(L)
-        g.sgd(1e-3)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        return {"n": len(g.compute), "peak": peak}
-    t0 = time.perf_counter()
+def memory_worker(n: int) -> dict:
+    """Peak memory of building the graph and one step, in a fresh process (an empty heap)."""
+    tracemalloc.start()
     g, L = layered_graph(n)
-    build = time.perf_counter() - t0
-    assert np.isfinite(L.value) and L.value > 0
+    g.forward()
+    g.backward(L)
+    g.sgd(1e-3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"n": len(g.compute), "peak": peak}
 
-    def step():
+
+def timing_worker(sizes: list[int], quick: bool) -> list[dict]:
+    """Time every size in one fresh process, the sizes taking turns (see ``side_by_side``), so a
+    change of load on the machine does not masquerade as a change of cost per node."""
+    graphs, out = [], []
+    for n in sizes:
+        t0 = time.perf_counter()
+        g, L = layered_graph(n)
+        out.append({"n": len(g.compute), "build": time.perf_counter() - t0})
+        assert np.isfinite(L.value) and L.value > 0
+        graphs.append((g, L))
+
+    def step(g, L):
         g.forward()
         g.backward(L)
         g.sgd(1e-3)
-    budget, rounds = (0.3, 2) if quick else (2.0, 5)
-    t = side_by_side({"step": step, "forward": g.forward, "backward": lambda: g.backward(L)},
-                     budget=budget, rounds=rounds)
-    return {"n": len(g.compute), "build": build, **t}
+
+    def touch(g):
+        # The first loop of Graph.backward alone: it visits every node and does no arithmetic,
+        # a control for what merely reaching a node costs at each size.
+        for c in g.compute:
+            c.grad = 0
+
+    budget, rounds = (0.2, 2) if quick else (2.0, 5)
+    for what, fn in (("step", step), ("forward", lambda g, L: g.forward()),
+                     ("backward", lambda g, L: g.backward(L)), ("touch", lambda g, L: touch(g))):
+        t = side_by_side({i: functools.partial(fn, g, L) for i, (g, L) in enumerate(graphs)},
+                         budget=budget * len(sizes), rounds=rounds)
+        for i, r in enumerate(out):
+            r[what] = t[i]
+    return out
 
 
-def run_worker(n: int, memory: bool, quick: bool) -> dict:
-    cmd = [sys.executable, __file__, "--complexity-worker", str(n)]
-    cmd += ["--memory"] if memory else []
-    cmd += ["--quick"] if quick else []
+def worker(args: list[str]):
+    cmd = [sys.executable, __file__, "--worker", *args]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def bench_complexity(quick: bool) -> dict:
     sizes = [10**3, 10**4] if quick else [10**3, 10**4, 10**5, 10**6]
-    rows, res = [], []
-    for n in sizes:
-        r = run_worker(n, memory=False, quick=quick)
-        r["peak"] = run_worker(n, memory=True, quick=quick)["peak"]
-        res.append(r)
+    res = worker(["time", *map(str, sizes)] + (["--quick"] if quick else []))
+    rows = []
+    for n, r in zip(sizes, res):
+        r["peak"] = worker(["memory", str(n)])["peak"]
         k = r["n"]
         rows.append([f"{k:,}", fmt_time(r["build"]), fmt_time(r["step"]),
                      f"{r['step'] / k * 1e9:.0f} ns", f"{r['forward'] / k * 1e9:.0f} ns",
                      f"{r['backward'] / k * 1e9:.0f} ns", f"{r['backward'] / r['forward']:.2f}",
-                     f"{r['peak'] / k:.0f} B"])
+                     f"{r['touch'] / k * 1e9:.0f} ns", f"{r['peak'] / k:.0f} B"])
         print(f"C n={k}: step {fmt_time(r['step'])}, peak {r['peak'] / 2**20:.1f} MiB", flush=True)
+
+    def per_node(r, key):
+        return r[key] / r["n"]
     first, last = res[0], res[-1]
-    time_ratio = (last["step"] / last["n"]) / (first["step"] / first["n"])
-    mem_ratio = (last["peak"] / last["n"]) / (first["peak"] / first["n"])
+    time_ratio = per_node(last, "step") / per_node(first, "step")
+    mem_ratio = per_node(last, "peak") / per_node(first, "peak")
+    steps = ", ".join(f"x{per_node(b, 'step') / per_node(a, 'step'):.2f}"
+                      for a, b in itertools.pairwise(res))
+    touch = per_node(last, "touch") / per_node(first, "touch")
     text = (f"### C. Complexity: a layered graph of scalar nodes ({WIDTH} units per layer)\n\n"
             + table(["compute nodes", "build", "step", "step per node", "forward per node",
-                     "backward per node", "backward / forward", "peak memory per node"], rows)
+                     "backward per node", "backward / forward", "control loop per node",
+                     "peak memory per node"], rows)
             + f"\n\nPer node, the largest graph against the smallest: time x{time_ratio:.2f}, "
-            f"memory x{mem_ratio:.2f}.\n")
+            f"memory x{mem_ratio:.2f}. Step time per node from one size to the next (x10 nodes): "
+            f"{steps}. The control loop (`for c in g.compute: c.grad = 0`, no arithmetic) "
+            f"changes by x{touch:.2f} over the same range.\n")
     return {"text": text, "C_time": time_ratio, "C_mem": mem_ratio}
 
 
@@ -539,12 +564,14 @@ def main(argv=None):
                     help="markdown file for the results (default: benchmarks/results.md for a full "
                          "run, none for --quick)")
     ap.add_argument("--only", default="STCO", help="which parts to run, e.g. ST (default STCO)")
-    ap.add_argument("--complexity-worker", type=int, default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs="+", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    if args.complexity_worker is not None:
-        print(json.dumps(complexity_worker(args.complexity_worker, args.memory, args.quick)))
+    if args.worker:  # a child process of bench_complexity
+        kind, *sizes = args.worker
+        fn = memory_worker(int(sizes[0])) if kind == "memory" else timing_worker(
+            [int(n) for n in sizes], args.quick)
+        print(json.dumps(fn))
         return
 
     import torch
