@@ -316,6 +316,16 @@ def test_python_float_graph_gives_python_float_gradients():
     assert (a.grad, b.grad) == (-2.0, 2.0)
 
 
+def test_loss_gradient_is_seeded_with_a_scalar_one_of_the_loss_dtype():
+    for dtype in (np.float32, np.float64):
+        L = dp.mean(dp.Param(np.ones(3, dtype=dtype)))
+        dp.Graph(L).backward(L)
+        assert type(L.grad) is dtype and L.grad == 1  # a numpy scalar, not a 0-d array
+    L = dp.Param(2.0) * 3.0
+    dp.Graph(L).backward(L)
+    assert type(L.grad) is float and L.grad == 1.0
+
+
 def test_float32_scalar_stays_float32():
     node = dp.Input(np.float32(1.5))
     assert np.result_type(node.value) == np.float32

@@ -275,7 +275,8 @@ class Graph:
                     f"backward: {loss.describe()} has shape {shape}, but a scalar is needed to "
                     "start backpropagation; pass v (same shape) for a vector-Jacobian product, "
                     "or reduce it first, e.g. dp.sum(y)")
-            return 1.0 if type(loss.value) is float else np.ones_like(loss.value)
+            # 1 of the loss's type: a Python float, or a numpy scalar of its dtype (float32 stays)
+            return 1.0 if type(loss.value) is float else np.ones_like(loss.value)[()]
         v = as_value(v, "v")
         if np.shape(v) != shape:
             raise ValueError(f"backward: v has shape {np.shape(v)} but {loss.describe()} has "
