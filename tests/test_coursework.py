@@ -124,6 +124,13 @@ def graded(tmp_path_factory):
                 "for _ in range(steps):\n"
                 "    g.forward(); g.backward(loss); g.sgd(0.5)\n"
                 "return [p.value for p in net.params]"))),
+        "shortcuts_04_custom_autograd_function": _variant(
+            "04_custom_autograd_function",
+            lambda s: s.replace(
+                "return torch.clamp(x, min=0) + torch.log1p(torch.exp(-torch.abs(x)))",
+                "return torch.log(1 + torch.exp(x))").replace(
+                "    leaf = x.detach().clone().requires_grad_(True)",
+                "    return torch.autograd.functional.jacobian(f, x)")),
     }
     for label, nb in crafted.items():
         nbformat.write(nb, subs / f"{label}.ipynb")
@@ -217,6 +224,13 @@ def test_hidden_tests_catch_a_recursive_topological_sort(graded):
 def test_training_must_use_the_students_own_loops(graded):
     scores = _scores(graded, "uses_graph_02_forward_backward_sgd.ipynb")
     assert scores["train"][0] == 0 and "switched off while grading" in scores["train"][3]
+
+
+def test_shortcuts_around_the_task_score_nothing(graded):
+    scores = _scores(graded, "shortcuts_04_custom_autograd_function.ipynb")
+    assert scores["affine"][0] == 3
+    assert scores["softplus"][0] == 0 and "not finite" in scores["softplus"][3]
+    assert scores["jacobian"][0] == 0 and "switched off while grading" in scores["jacobian"][3]
 
 
 def test_feedback_says_which_test_failed_and_why(graded):
