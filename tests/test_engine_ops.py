@@ -65,25 +65,28 @@ def test_numbers_and_arrays_mix_with_nodes_on_either_side(case):
 
 # --- matmul: 1-D, 2-D, batched and broadcast batches ---------------------------------------------
 
-MATMUL_SHAPES = [
-    ((4,), (4,)),  # dot product, a scalar
-    ((4,), (4, 3)),  # vector @ matrix
-    ((2, 4), (4,)),  # matrix @ vector
-    ((2, 4), (4, 3)),
-    ((5, 2, 4), (5, 4, 3)),  # a batch of matrices
-    ((5, 2, 4), (4, 3)),  # a batch times one matrix
-    ((2, 4), (5, 4, 3)),
-    ((1, 2, 4), (5, 4, 3)),  # batch axis broadcast
-    ((2, 1, 2, 4), (3, 4, 1)),  # two batch axes, both broadcast
-    ((4,), (5, 4, 3)),
-    ((5, 2, 4), (4,)),
+# Operand shapes as patterns: n, k, m, b, c are sizes drawn at random (1 to 4), "1" stays 1.
+MATMUL_PATTERNS = [
+    ("k", "k"),  # dot product, a scalar
+    ("k", "km"),  # vector @ matrix
+    ("nk", "k"),  # matrix @ vector
+    ("nk", "km"),
+    ("bnk", "bkm"),  # a batch of matrices
+    ("bnk", "km"),  # a batch times one matrix
+    ("nk", "bkm"),
+    ("1nk", "bkm"),  # batch axis broadcast
+    ("c1nk", "bkm"),  # two batch axes, both broadcast
+    ("k", "bkm"),
+    ("bnk", "k"),
 ]
 
 
-@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES, ids=[f"{a}@{b}" for a, b in MATMUL_SHAPES])
-@given(seed=seeds)
-def test_matmul_gradients_match_torch_for_vectors_matrices_and_batches(sa, sb, seed):
+@pytest.mark.parametrize("pa,pb", MATMUL_PATTERNS, ids=[f"{a}@{b}" for a, b in MATMUL_PATTERNS])
+@given(sizes=st.fixed_dictionaries({c: st.integers(1, 4) for c in "nkmbc"}), seed=seeds)
+def test_matmul_gradients_match_torch_for_vectors_matrices_and_batches(pa, pb, sizes, seed):
     rng = np.random.default_rng(seed)
+    sizes["1"] = 1
+    sa, sb = (tuple(sizes[c] for c in p) for p in (pa, pb))
     check_against_torch_and_differences(lambda a, b: a @ b, lambda a, b: a @ b,
                                         rng.standard_normal(sa), rng.standard_normal(sb),
                                         seed=seed)
