@@ -123,8 +123,36 @@ def test_mathjax_is_served_from_static():
     for page in PAGES:
         text = (HTML / f"{page}.html").read_text(encoding="utf-8")
         if 'class="math' in text:
-            assert re.search(r'<script[^>]+src="(\.\./)*_static/mathjax/tex-chtml\.js"', text), (
+            assert re.search(r'<script[^>]+src="(\.\./)*_static/mathjax/tex-chtml\.js(\?[^"]*)?"', text), (
                 f"{page}.html has math but does not load _static/mathjax/tex-chtml.js")
+
+
+# The chapters that teach with an animation; their stored outputs must keep it.
+ANIMATED = ["chapters/01_loss_surfaces", "chapters/02_backprop_dags"]
+
+
+@pytest.mark.parametrize("page", ANIMATED)
+def test_animated_chapters_store_their_animation(page):
+    assert _expected_animations(page) >= 1, (
+        f"{page}.ipynb has no stored matplotlib animation (HTML(anim.to_jshtml()) output)")
+
+
+def test_build_drops_the_cdn_stylesheet_of_matplotlib_animations(caplog):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("book_offline", ROOT / "tools" / "book_offline.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    fa = ('<link rel="stylesheet"\nhref="https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/'
+          'font-awesome.min.css">\n<div class="animation">')
+    context = {"body": fa}
+    ext.strip_remote_assets(None, "p", "page.html", context, None)
+    assert context["body"] == '<div class="animation">'
+
+    context = {"body": '<script src="https://cdn.example.org/x.js"></script>'}
+    with caplog.at_level("WARNING"):
+        ext.strip_remote_assets(None, "p", "page.html", context, None)
+    assert "https://cdn.example.org/x.js" in caplog.text
 
 
 # --- in Chromium ---
