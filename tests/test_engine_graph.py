@@ -142,6 +142,28 @@ def test_backward_twice_gives_the_same_gradients_not_double():
     np.testing.assert_allclose(first, (1 - th**2) * x.value + th + 2 * x.value, rtol=1e-14)
 
 
+def test_the_course_pseudocode_run_by_hand_gives_the_same_gradients_as_backward():
+    # Backward(loss) as the course writes it, with the integer seed `loss.grad = 1`.
+    W = dp.Param(np.array([[0.1, 0.2], [-0.2, 0.3]]), name="W")
+    x = dp.Input(np.array([[1.0, -1.0]]), name="x")
+    L = dp.sum(W) + dp.mean(x @ W * W) + dp.sum(dp.tanh(W).T.reshape(-1)[::2])
+    g = dp.Graph(L)
+    compute, params, inputs = g.compute, g.params, g.inputs
+    for c in compute:
+        c.grad = 0
+    for c in params:
+        c.grad = 0
+    for c in inputs:
+        c.grad = 0
+    L.grad = 1
+    for c in reversed(compute):
+        c.backward()
+    by_hand = W.grad.copy()
+    g.backward(L)
+    np.testing.assert_allclose(by_hand, W.grad, rtol=1e-15)
+    assert by_hand.dtype == np.float64
+
+
 def test_leaf_that_gets_no_gradient_gets_zeros_of_its_shape():
     x = dp.Input(np.ones((2, 3)), name="x")
     unused = dp.Param(np.ones(4), name="unused")

@@ -313,7 +313,9 @@ class _Reduce(Compute):
         x = self.parents[0]
         if not self.keepdims:
             g = np.expand_dims(g, self._axes)
-        return np.broadcast_to(g, np.shape(x.value))
+        # In x's float dtype even when the seed was the integer 1 (``loss.grad = 1``), so that
+        # float gradients can later be added into it in place.
+        return np.broadcast_to(g, np.shape(x.value)).astype(np.result_type(x.value), copy=False)
 
 
 class Sum(_Reduce):
