@@ -212,6 +212,8 @@ def test_quotient_and_exponential_expression():
     assert f.value == pytest.approx(0.6 - math.exp(0.5), rel=1e-15)
     assert ga == pytest.approx(0.2 - 0.5 * math.exp(0.5), rel=1e-14)
     assert gb == pytest.approx(-12 / 25, rel=1e-14)
+    assert dp.gradcheck(f).ok  # central differences on Python-float leaves
+    assert type(a.value) is float and type(a.grad) is float
 
 
 def test_numbers_on_the_left_of_an_operator():
