@@ -240,3 +240,11 @@ def test_sigmoid_and_relu_expression_matches_torch():
     assert f.value == pytest.approx(tf.item(), rel=TORCH_RTOL)
     for leaf, t in zip((a, b, c), (ta, tb, tc)):
         assert leaf.grad == pytest.approx(t.grad.item(), rel=TORCH_RTOL, abs=TORCH_ATOL)
+
+
+@pytest.mark.parametrize("name", dp.examples.__all__)
+def test_the_course_example_graphs_pass_gradcheck(name):
+    g, _ = getattr(dp.examples, name)()
+    report = dp.gradcheck(g)
+    assert report.ok and report.checked == len(g.params) + len(
+        [x for x in g.inputs if x.kind == "input"])
