@@ -102,7 +102,8 @@ def graded(tmp_path_factory):
             "01_local_gradients", lambda s: s.replace("class Tanh(", "class TanH("),
             'ready = input("ready? ")  # nobody answers a grader'),
         "crash_03_mlp_backprop_by_hand": _variant(
-            "03_mlp_backprop_by_hand", lambda s: s, "import os\nos._exit(3)"),
+            "03_mlp_backprop_by_hand", lambda s: s,
+            "import os, subprocess\nsubprocess.Popen(['sleep', '987654'])\nos._exit(3)"),
         "recursive_02_forward_backward_sgd": _variant(
             "02_forward_backward_sgd",
             lambda s: _replace_body(s, "def topo_sort(loss):", (
@@ -213,6 +214,17 @@ def test_a_cell_that_kills_its_process_is_skipped(graded):
     sub = "crash_03_mlp_backprop_by_hand.ipynb"
     assert all(p == m for p, m, *_ in _scores(graded, sub).values())
     assert "exited with code 3" in _feedback(graded, sub)
+    # and the process it left behind was killed with it
+    left = [p for p in Path("/proc").glob("[0-9]*/cmdline")
+            if _cmdline(p) == b"sleep\x00987654\x00"]
+    assert not left
+
+
+def _cmdline(path):
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended while we looked
+        return b""
 
 
 def test_hidden_tests_catch_a_recursive_topological_sort(graded):

@@ -258,7 +258,8 @@ class Worker:
         return reply
 
     def _death(self) -> str:
-        code = self.proc.wait()
+        self.kill()  # the channel closed: make sure the process and its children are gone
+        code = self.proc.returncode
         if code < 0:
             sig = signal.Signals(-code).name
             why = " (out of memory?)" if sig in ("SIGKILL", "SIGSEGV", "SIGABRT") else ""
@@ -266,12 +267,12 @@ class Worker:
         return f"the process running the notebook exited with code {code} (sys.exit or os._exit?)"
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc.returncode is None:  # not reaped yet, so its process group id is still ours
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # the worker and anything it started
-            except ProcessLookupError:
+            except (ProcessLookupError, PermissionError):
                 pass
-        self.proc.wait()
+            self.proc.wait()
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
