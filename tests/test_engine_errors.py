@@ -267,6 +267,15 @@ def test_gradcheck_passes_a_correct_graph_and_leaves_its_state_as_it_was():
     assert str(rep).startswith("gradcheck passed")
 
 
+def test_gradcheck_leaves_integer_labels_alone():
+    z = dp.Param(np.random.default_rng(1).standard_normal((4, 3)), name="z")
+    y = dp.Input(np.array([0, 1, 2, 1]), name="y")
+    x = dp.Input(np.ones((4, 3)), name="x")
+    rep = dp.gradcheck(dp.cross_entropy(z * x, y))
+    assert rep.ok and set(rep.per_node) == {"z", "x"}
+    np.testing.assert_array_equal(y.value, [0, 1, 2, 1])
+
+
 def test_gradcheck_of_a_vector_output_checks_the_vector_jacobian_product():
     x = dp.Param(np.array([0.3, -0.7, 1.1]), name="x")
     y = dp.sigmoid(x) * x
