@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "coursework"
-sys.path.insert(0, str(TOOL))  # the tool folder is not a package; its modules import each other
+sys.path.append(str(TOOL))  # the tool folder is not a package; its modules import each other
 
 import coursework as cw
 

@@ -6,7 +6,7 @@ The grader compares the probe's arrays with the reference.
 """
 
 import numpy as np
-from checks import need
+from coursework_checks import need
 
 ASSIGNMENT = "01_local_gradients"
 BLOCK_MODULES = ("torch",)  # gradients are written by hand here

@@ -6,7 +6,7 @@ graph in torch for the reference.
 """
 
 import numpy as np
-from checks import Failure, need
+from coursework_checks import Failure, need
 
 ASSIGNMENT = "02_forward_backward_sgd"
 BLOCK_MODULES = ("torch",)

@@ -5,7 +5,7 @@ torch.autograd in float64, in the grader's process.
 """
 
 import numpy as np
-from checks import need
+from coursework_checks import need
 
 ASSIGNMENT = "03_mlp_backprop_by_hand"
 BLOCK_MODULES = ("torch",)  # the point is to derive the gradients by hand

@@ -6,7 +6,7 @@ references with torch's built-in operations in its own process.
 """
 
 import numpy as np
-from checks import need
+from coursework_checks import need
 
 ASSIGNMENT = "04_custom_autograd_function"
 

@@ -451,7 +451,7 @@ def _describe(case) -> str:
 
 
 def _compare(q, case, want, got) -> None:
-    from checks import Failure, assert_close
+    from coursework_checks import Failure, assert_close
     for key, val in want.items():
         if key not in got:
             raise Failure(f"{key}: no answer")
