@@ -269,6 +269,8 @@ def test_a_dropped_graph_is_freed_at_once_without_the_cycle_collector():
         g.forward()
         g.backward(L)
         g.sgd(0.1)
+        dp.gradcheck(g)
+        dp.draw(g, highlight_path=(net.params[0], L), show_local=True)
         refs = [weakref.ref(n) for n in g.nodes]
         del x, net, out, L, g
         alive = [r() for r in refs if r() is not None]

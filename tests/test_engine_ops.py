@@ -30,7 +30,7 @@ def test_binary_op_gradients_match_torch_with_broadcasting(op, shapes, seed):
     rng = np.random.default_rng(seed)
     sa, sb = shapes.input_shapes
     a = rng.standard_normal(sa)
-    b = away_from_zero(rng, sb, 0.5, 2.0)  # a divisor away from its pole
+    b = away_from_zero(rng, sb, 0.5, 2.0)  # away from 0, where a / b has its pole
     build, ref = BINARY[op]
     check_against_torch_and_differences(build, ref, a, b, seed=seed)
 
