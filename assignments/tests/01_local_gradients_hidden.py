@@ -101,37 +101,46 @@ def _cases(seed, make):
 
 
 QUESTIONS = {
-    "mul": dict(
-        points=2, title="Mul (with broadcasting)", probe=_probe_op("Mul"),
-        expect=_expect_op(_torch("mul")), describe=_describe,
-        cases=_cases(1101, lambda r: [
+    "mul": {
+        "points": 2, "title": "Mul (with broadcasting)",
+        "probe": _probe_op("Mul"), "expect": _expect_op(_torch("mul")), "describe": _describe,
+        "cases": _cases(1101, lambda r: [
             _case(r, a=(4, 3), b=(4, 3)), _case(r, a=(3, 1), b=(1, 5)),
             _case(r, a=(6,), b=(2, 6)), _case(r, a=(2, 3, 4), b=(3, 1)),
-            _case(r, a=(5, 2), same=True)])),
-    "tanh": dict(
-        points=1, title="Tanh", probe=_probe_op("Tanh"), expect=_expect_op(_torch("tanh")),
-        describe=_describe,
-        cases=_cases(1102, lambda r: [_case(r, a=(7,)), _case(r, 3.0, a=(3, 4, 2))])),
-    "sigmoid": dict(
-        points=1, title="Sigmoid", probe=_probe_op("Sigmoid"),
-        expect=_expect_op(_torch("sigmoid")), describe=_describe,
-        cases=_cases(1103, lambda r: [_case(r, a=(5, 3)), _case(r, 30.0, a=(4, 4))])),
-    "matmul_2d": dict(
-        points=2, title="MatMul of two matrices", probe=_probe_op("MatMul"),
-        expect=_expect_op(_torch("matmul")), describe=_describe,
-        cases=_cases(1104, lambda r: [_matmul_case(r, (3, 4), (4, 5)),
-                                      _matmul_case(r, (1, 6), (6, 1)),
-                                      _matmul_case(r, (7, 2), (2, 3))])),
-    "matmul_batched": dict(
-        points=2, title="MatMul of stacks of matrices (broadcast batch axes)",
-        probe=_probe_op("MatMul"), expect=_expect_op(_torch("matmul")), describe=_describe,
-        cases=_cases(1105, lambda r: [_matmul_case(r, (2, 3, 4), (4, 5)),
-                                      _matmul_case(r, (3, 4), (2, 4, 5)),
-                                      _matmul_case(r, (2, 1, 3, 4), (5, 4, 2))])),
-    "softmax": dict(
-        points=2, title="Softmax (last axis)", probe=_probe_op("Softmax"),
-        expect=_expect_op(_torch("softmax")), describe=_describe,
-        cases=_cases(1106, lambda r: [_case(r, a=(4, 5)), _case(r, a=(2, 3, 6)),
-                                      _case(r, 200.0, a=(3, 4))])),
+            _case(r, a=(5, 2), same=True)]),
+    },
+    "tanh": {
+        "points": 1, "title": "Tanh",
+        "probe": _probe_op("Tanh"), "expect": _expect_op(_torch("tanh")), "describe": _describe,
+        "cases": _cases(1102, lambda r: [_case(r, a=(7,)), _case(r, 3.0, a=(3, 4, 2))]),
+    },
+    "sigmoid": {
+        "points": 1, "title": "Sigmoid",
+        "probe": _probe_op("Sigmoid"), "expect": _expect_op(_torch("sigmoid")),
+        "describe": _describe,
+        "cases": _cases(1103, lambda r: [_case(r, a=(5, 3)), _case(r, 30.0, a=(4, 4))]),
+    },
+    "matmul_2d": {
+        "points": 2, "title": "MatMul of two matrices",
+        "probe": _probe_op("MatMul"), "expect": _expect_op(_torch("matmul")),
+        "describe": _describe,
+        "cases": _cases(1104, lambda r: [
+            _matmul_case(r, (3, 4), (4, 5)), _matmul_case(r, (1, 6), (6, 1)),
+            _matmul_case(r, (7, 2), (2, 3))]),
+    },
+    "matmul_batched": {
+        "points": 2, "title": "MatMul of stacks of matrices (broadcast batch axes)",
+        "probe": _probe_op("MatMul"), "expect": _expect_op(_torch("matmul")),
+        "describe": _describe,
+        "cases": _cases(1105, lambda r: [
+            _matmul_case(r, (2, 3, 4), (4, 5)), _matmul_case(r, (3, 4), (2, 4, 5)),
+            _matmul_case(r, (2, 1, 3, 4), (5, 4, 2))]),
+    },
+    "softmax": {
+        "points": 2, "title": "Softmax (last axis)",
+        "probe": _probe_op("Softmax"), "expect": _expect_op(_torch("softmax")),
+        "describe": _describe,
+        "cases": _cases(1106, lambda r: [
+            _case(r, a=(4, 5)), _case(r, a=(2, 3, 6)), _case(r, 200.0, a=(3, 4))]),
+    },
 }
-

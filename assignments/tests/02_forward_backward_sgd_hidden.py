@@ -5,6 +5,8 @@ the worker builds them from dagprop nodes and calls the submission, the grader b
 graph in torch for the reference.
 """
 
+import collections
+
 import numpy as np
 from coursework_checks import Failure, need
 
@@ -78,7 +80,7 @@ def chain(depth):
 
 
 def ancestors(case):
-    ops, args = case["ops"], case["args"]
+    args = case["args"]
     seen, stack = set(), [int(case["loss"])]
     while stack:
         i = stack.pop()
@@ -208,13 +210,16 @@ def expect_topo(case):
 def compare_topo(q, case, want, got):
     order = [int(i) for i in got["order"]]
     anc, args = want["ancestors"], case["args"]
-    name = lambda i: f"n{i} ({OPNAMES[case['ops'][i]]})"  # noqa: E731
+    def name(i):
+        return f"n{i} ({OPNAMES[case['ops'][i]]})"
+
     if -1 in order:
         raise Failure("the order holds something that is not a node of the graph")
-    dup = {i for i in order if order.count(i) > 1} if len(set(order)) < len(order) else set()
+    counts = collections.Counter(order)
+    dup = [i for i, k in counts.items() if k > 1]
     if dup:
         i = min(dup)
-        raise Failure(f"{name(i)} appears {order.count(i)} times; each node must appear once")
+        raise Failure(f"{name(i)} appears {counts[i]} times; each node must appear once")
     missing = anc - set(order)
     if missing:
         raise Failure(f"{len(missing)} of the {len(anc)} nodes the loss depends on are missing, "
@@ -327,21 +332,30 @@ def _topo_cases():
 
 
 QUESTIONS = {
-    "topo_sort": dict(points=3, title="topo_sort: a topological order without recursion",
-                      cases=_topo_cases, probe=probe_topo, expect=expect_topo,
-                      compare=compare_topo, describe=_describe),
-    "forward": dict(points=1, title="forward: the forward loop", cases=forward_cases,
-                    probe=probe_forward, expect=expect_forward, describe=_describe),
-    "backward": dict(points=3, title="backward: the backward loop",
-                     cases=lambda: [random_graph(np.random.default_rng(2203 + k)) for k in
-                                    range(3)],
-                     probe=probe_backward, expect=expect_backward, describe=_describe),
-    "sgd": dict(points=1, title="sgd: one gradient-descent step", cases=sgd_cases,
-                probe=probe_sgd, expect=expect_sgd,
-                describe=lambda c: f"{sum(1 for k in c if k.startswith('w'))} parameters"),
-    "train": dict(points=2, title="train_moons: an MLP trained with your loops",
-                  cases=train_cases, probe=probe_train, expect=expect_train,
-                  compare=compare_train, timeout=60,
-                  describe=lambda c: f"{len(c['y'])} points, {STEPS} steps"),
+    "topo_sort": {
+        "points": 3, "title": "topo_sort: a topological order without recursion",
+        "cases": _topo_cases, "probe": probe_topo, "expect": expect_topo,
+        "compare": compare_topo, "describe": _describe,
+    },
+    "forward": {
+        "points": 1, "title": "forward: the forward loop",
+        "cases": forward_cases, "probe": probe_forward, "expect": expect_forward,
+        "describe": _describe,
+    },
+    "backward": {
+        "points": 3, "title": "backward: the backward loop",
+        "cases": lambda: [random_graph(np.random.default_rng(2203 + k)) for k in range(3)],
+        "probe": probe_backward, "expect": expect_backward, "describe": _describe,
+    },
+    "sgd": {
+        "points": 1, "title": "sgd: one gradient-descent step",
+        "cases": sgd_cases, "probe": probe_sgd, "expect": expect_sgd,
+        "describe": lambda c: f"{sum(1 for k in c if k.startswith('w'))} parameters",
+    },
+    "train": {
+        "points": 2, "title": "train_moons: an MLP trained with your loops",
+        "cases": train_cases, "probe": probe_train, "expect": expect_train,
+        "compare": compare_train, "timeout": 60,
+        "describe": lambda c: f"{len(c['y'])} points, {STEPS} steps",
+    },
 }
-

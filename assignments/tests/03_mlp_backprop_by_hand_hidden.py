@@ -4,6 +4,8 @@ Weights are drawn by the grader for network shapes the notebook never uses; the 
 torch.autograd in float64, in the grader's process.
 """
 
+import itertools
+
 import numpy as np
 from coursework_checks import need
 
@@ -26,7 +28,7 @@ def worker_setup():
 def _net_case(rng, sizes, n, scale=1.0):
     case = {"X": rng.standard_normal((n, sizes[0])),
             "y": rng.integers(0, sizes[-1], n).astype(np.int64)}
-    for t, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for t, (a, b) in enumerate(itertools.pairwise(sizes)):
         case[f"W{t}"] = scale * rng.standard_normal((a, b)) / np.sqrt(a)
         case[f"b{t}"] = 0.1 * rng.standard_normal(b)
     return case
@@ -131,17 +133,24 @@ def _cases(seed, specs):
 
 
 QUESTIONS = {
-    "forward": dict(points=2, title="forward: logits of a batch", probe=probe_forward,
-                    expect=expect_forward, describe=_describe,
-                    cases=_cases(3301, [([3, 5, 2], 7), ([2, 16, 16, 3], 9), ([4, 6, 5], 1)])),
-    "softmax_cross_entropy": dict(points=2, title="softmax_cross_entropy: loss and its gradient",
-                                  probe=probe_loss, expect=expect_loss, describe=_describe,
-                                  cases=_loss_cases),
-    "backward_one_hidden": dict(points=3, title="backward: one hidden layer",
-                                probe=probe_backward, expect=expect_backward,
-                                describe=_describe,
-                                cases=_cases(3303, [([3, 5, 2], 8), ([4, 10, 3], 1)])),
-    "backward_deep": dict(points=3, title="backward: three hidden layers",
-                          probe=probe_backward, expect=expect_backward, describe=_describe,
-                          cases=_cases(3304, [([2, 8, 8, 8, 3], 12), ([5, 6, 4, 7, 4], 3)])),
+    "forward": {
+        "points": 2, "title": "forward: logits of a batch",
+        "probe": probe_forward, "expect": expect_forward, "describe": _describe,
+        "cases": _cases(3301, [([3, 5, 2], 7), ([2, 16, 16, 3], 9), ([4, 6, 5], 1)]),
+    },
+    "softmax_cross_entropy": {
+        "points": 2, "title": "softmax_cross_entropy: loss and its gradient",
+        "probe": probe_loss, "expect": expect_loss, "describe": _describe,
+        "cases": _loss_cases,
+    },
+    "backward_one_hidden": {
+        "points": 3, "title": "backward: one hidden layer",
+        "probe": probe_backward, "expect": expect_backward, "describe": _describe,
+        "cases": _cases(3303, [([3, 5, 2], 8), ([4, 10, 3], 1)]),
+    },
+    "backward_deep": {
+        "points": 3, "title": "backward: three hidden layers",
+        "probe": probe_backward, "expect": expect_backward, "describe": _describe,
+        "cases": _cases(3304, [([2, 8, 8, 8, 3], 12), ([5, 6, 4, 7, 4], 3)]),
+    },
 }

@@ -136,13 +136,21 @@ def _describe(case):
 
 
 QUESTIONS = {
-    "softplus": dict(points=2, title="Softplus: a custom Function, stable for large inputs",
-                     cases=softplus_cases, probe=probe_softplus, expect=expect_softplus,
-                     describe=lambda c: f"x of shape {c['x'].shape}, largest |x| "
-                                        f"{abs(c['x']).max():.0f}", timeout=30),
-    "affine": dict(points=3, title="Affine: x @ W + b with three gradients", cases=affine_cases,
-                   probe=probe_affine, expect=expect_affine, describe=_describe, timeout=30),
-    "jacobian": dict(points=2, title="jacobian: one vector-Jacobian product per row",
-                     cases=jacobian_cases, probe=probe_jacobian, expect=expect_jacobian,
-                     describe=_describe, timeout=30),
+    "softplus": {
+        "points": 2, "title": "Softplus: a custom Function, stable for large inputs",
+        "cases": softplus_cases, "probe": probe_softplus, "expect": expect_softplus,
+        "describe": lambda c: (f"x of shape {c['x'].shape}, "
+                               f"largest |x| {abs(c['x']).max():.0f}"),
+        "timeout": 30,
+    },
+    "affine": {
+        "points": 3, "title": "Affine: x @ W + b with three gradients",
+        "cases": affine_cases, "probe": probe_affine, "expect": expect_affine,
+        "describe": _describe, "timeout": 30,
+    },
+    "jacobian": {
+        "points": 2, "title": "jacobian: one vector-Jacobian product per row",
+        "cases": jacobian_cases, "probe": probe_jacobian, "expect": expect_jacobian,
+        "describe": _describe, "timeout": 30,
+    },
 }
