@@ -108,9 +108,12 @@ def main():
 
 def _init(req, state):
     if req.get("memory_mb"):
-        import resource
-        limit = int(req["memory_mb"]) * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        try:
+            import resource
+            limit = int(req["memory_mb"]) * 2**20
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):
+            pass  # some systems (macOS) refuse an address-space limit: grade without one
     os.environ.setdefault("MPLBACKEND", "Agg")
     spec = importlib.util.spec_from_file_location("coursework_hidden", req["hidden"])
     hidden = importlib.util.module_from_spec(spec)
