@@ -133,6 +133,141 @@ def test_random_dag_passes_gradcheck_after_a_rerun_on_new_values(prog, seed):
     assert dp.gradcheck(g, atol=1e-5 * max(1.0, abs(float(L.value)))).ok
 
 
+# --- random DAGs that change shapes ---------------------------------------------------------------
+#
+# The same idea with reductions, softmax, matmul, transpose, reshape and indexing in the mix. An op
+# that does not fit its operand's shape falls back to one that does, the same way in both
+# libraries, so every drawn program is valid.
+
+SHAPE_LEAVES = [(2, 3), (3,), (3, 2), (2,), (), (2, 2, 3)]
+SHAPE_UNARY = ["tanh", "sigmoid", "square", "softmax", "log_softmax0", "sum0k", "mean_last",
+               "sum01", "T", "flatten", "index", "slice"]
+SHAPE_BINARY = ["add", "sub", "mul", "div_shifted", "matmul"]
+
+DP_SHAPES = {
+    "tanh": dp.tanh, "sigmoid": dp.sigmoid, "sum": dp.sum,
+    "softmax": lambda a: dp.softmax(a, axis=-1),
+    "log_softmax0": lambda a: dp.log_softmax(a, axis=0),
+    "sum0k": lambda a: dp.sum(a, axis=0, keepdims=True),
+    "mean_last": lambda a: dp.mean(a, axis=-1),
+    "sum01": lambda a: dp.sum(a, axis=(0, 1)),
+    "index": lambda a: a[np.array([0, 0, -1])],  # repeated and negative indices
+    "reverse_axes": lambda a: dp.transpose(a, (2, 1, 0)),
+}
+TORCH_SHAPES = {
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "sum": torch.sum,
+    "softmax": lambda a: torch.softmax(a, dim=-1),
+    "log_softmax0": lambda a: torch.log_softmax(a, dim=0),
+    "sum0k": lambda a: torch.sum(a, dim=0, keepdim=True),
+    "mean_last": lambda a: torch.mean(a, dim=-1),
+    "sum01": lambda a: torch.sum(a, dim=(0, 1)),
+    "index": lambda a: a[torch.tensor([0, 0, -1])],
+    "reverse_axes": lambda a: a.permute(2, 1, 0),
+}
+
+
+def _broadcastable(sa, sb):
+    try:
+        np.broadcast_shapes(sa, sb)
+        return True
+    except ValueError:
+        return False
+
+
+def run_shape_program(program, leaves, lib):
+    """Like ``run_program``, with shape-changing ops; returns (loss, nodes)."""
+    nodes = list(leaves)
+    used = set()
+    for op, i, j in program:
+        a, b = nodes[i], nodes[j]
+        used.update((i, j))
+        sa, sb = tuple(a.shape), tuple(b.shape)
+        if op in ("softmax", "log_softmax0", "sum0k", "mean_last", "index", "slice") and not sa:
+            op = "tanh"  # these need at least one axis
+        if op in ("sum01", "T") and len(sa) < 2:
+            op = "sigmoid"
+        if op == "slice" and sa[0] < 2:
+            op = "square"
+        if op in ("add", "sub", "mul", "div_shifted") and not _broadcastable(sa, sb):
+            b = lib["sum"](b)  # a scalar broadcasts against anything
+        if op in ("tanh", "sigmoid", "softmax", "log_softmax0", "sum0k", "mean_last", "sum01",
+                  "index"):
+            out = lib[op](a)
+        elif op == "square":
+            out = a * a
+        elif op == "T":
+            out = a.T if len(sa) == 2 else lib["reverse_axes"](a)
+        elif op == "flatten":
+            out = a.reshape(-1)
+        elif op == "slice":
+            out = a[1:]
+        elif op == "add":
+            out = a + b
+        elif op == "sub":
+            out = a - b
+        elif op == "mul":
+            out = a * b
+        elif op == "div_shifted":
+            out = a / (1.5 + lib["tanh"](b))
+        elif op == "matmul":
+            if len(sa) >= 1 and len(sb) >= 1 and sa[-1] == (sb[0] if len(sb) == 1 else sb[-2]):
+                out = a @ b
+            elif len(sa) >= 1:  # a vector made from a itself always fits; b is still used
+                out = a @ lib["tanh"](a.reshape(-1))[: sa[-1]] + lib["sum"](b)
+            else:
+                out = a * b
+        nodes.append(out)
+    sinks = [n for k, n in enumerate(nodes) if k not in used]
+    loss = lib["sum"](sinks[0])
+    for s in sinks[1:]:
+        loss = loss + lib["sum"](s)
+    return loss, nodes
+
+
+@st.composite
+def shape_programs(draw):
+    n_leaves = draw(st.integers(1, 3))
+    shapes = [draw(st.sampled_from(SHAPE_LEAVES)) for _ in range(n_leaves)]
+    program = []
+    for k in range(draw(st.integers(1, 8))):
+        n = n_leaves + k
+        op = draw(st.sampled_from(SHAPE_UNARY + SHAPE_BINARY))
+        i = draw(st.integers(0, n - 1))
+        j = i if op in SHAPE_UNARY else draw(st.integers(0, n - 1))
+        program.append((op, i, j))
+    return shapes, program
+
+
+@settings(max_examples=60)
+@given(prog=shape_programs(), seed=seeds)
+def test_random_dag_with_shape_changing_ops_matches_torch_and_central_differences(prog, seed):
+    shapes, program = prog
+    rng = np.random.default_rng(seed)
+    arrays = [rng.uniform(-1.5, 1.5, s) for s in shapes]
+
+    leaves = [dp.Param(a.copy(), name=f"x{i}") for i, a in enumerate(arrays)]
+    L, nodes = run_shape_program(program, leaves, DP_SHAPES)
+    assume(all(np.all(np.abs(np.asarray(n.value)) < 1e3) for n in nodes))
+    dp.Graph(L).backward(L)
+
+    tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+    tL, tnodes = run_shape_program(program, tensors, TORCH_SHAPES)
+    tL.backward()
+    for n, t in zip(nodes, tnodes):
+        assert np.shape(n.value) == tuple(t.shape)
+    assert float(L.value) == pytest.approx(tL.item(), rel=TORCH_RTOL, abs=TORCH_ATOL)
+    for leaf, t in zip(leaves, tensors):
+        expected = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
+        np.testing.assert_allclose(leaf.grad, expected, rtol=TORCH_RTOL, atol=1e-10)
+
+    def f(arrs):
+        return float(run_shape_program(program, [dp.Param(a.copy()) for a in arrs],
+                                       DP_SHAPES)[0].value)
+
+    for leaf, num in zip(leaves, central_differences(f, arrays)):
+        np.testing.assert_allclose(leaf.grad, num, rtol=FD_RTOL, atol=FD_ATOL * 10)
+
+
 # --- reuse, by hand -----------------------------------------------------------------------------------
 
 def _grad(L, *leaves):
