@@ -306,6 +306,17 @@ def test_float32_graph_stays_float32_in_values_and_gradients():
     assert rep.ok, rep
 
 
+def test_float32_vector_jacobian_product_with_a_float64_v_stays_float32():
+    x = dp.Param(np.array([0.5, -1.0, 2.0], dtype=np.float32), name="x")
+    y = dp.tanh(x) * 2.0
+    v = np.array([1.0, 2.0, 3.0])  # float64, as np.array makes it
+    dp.Graph(y).backward(y, v)
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, v * 2 * (1 - np.tanh(x.value.astype(float)) ** 2),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(v, [1.0, 2.0, 3.0])  # the caller's v is left alone
+
+
 def test_float32_mlp_trains_in_float32():
     net = dp.nn.MLP([2, 4, 1], activation="relu", seed=0, dtype=np.float32)
     x = dp.Input(np.ones((3, 2), dtype=np.float32))

@@ -281,6 +281,8 @@ class Graph:
         if np.shape(v) != shape:
             raise ValueError(f"backward: v has shape {np.shape(v)} but {loss.describe()} has "
                              f"shape {shape}; they must match")
+        if isinstance(v, np.ndarray):  # a copy in the output's dtype: a float32 graph stays float32
+            v = v.astype(np.result_type(loss.value))
         return v
 
     def _leaf_grads_to_shape(self):
