@@ -129,6 +129,17 @@ def test_sgd_subtracts_exactly_eta_times_the_gradient_from_every_param():
     assert type(s.value) is float
 
 
+def test_sgd_never_changes_the_array_a_param_was_made_from():
+    w0 = np.array([1.0, 2.0])
+    w = dp.Param(w0, name="w")
+    L = dp.sum(w * w)
+    g = dp.Graph(L)
+    g.backward(L)
+    g.sgd(0.1)
+    np.testing.assert_array_equal(w0, [1.0, 2.0])
+    np.testing.assert_allclose(w.value, [0.8, 1.6])
+
+
 def test_backward_twice_gives_the_same_gradients_not_double():
     x = dp.Param(np.array([0.3, -1.2, 2.0]), name="x")
     y = dp.tanh(x) * x + x * x  # x reaches the loss along four paths
