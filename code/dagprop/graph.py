@@ -211,6 +211,7 @@ class Graph:
         self.compute = [n for n in order if isinstance(n, Compute)]
         self._shapes = self._input_shapes()
         self._ids = None  # ids of all nodes, built the first time backward is given a non-output
+        self._below = {}  # id(node) -> the compute nodes below it, for backward from that node
 
     def __repr__(self):
         return (f"Graph({len(self.inputs)} inputs, {len(self.params)} params, "
@@ -316,7 +317,10 @@ class Graph:
         # reshape or multiply by a matrix). With detect_anomaly, check every gradient sent.
         below = self.compute
         if len(self.outputs) > 1 or loss is not self.outputs[0]:
-            below = [n for n in topological_order([loss]) if isinstance(n, Compute)]
+            below = self._below.get(id(loss))
+            if below is None:  # the graph never changes, so each node's list is found once
+                below = [n for n in topological_order([loss]) if isinstance(n, Compute)]
+                self._below[id(loss)] = below
         for c in reversed(below):
             c.backward()
             if _ANOMALY:
