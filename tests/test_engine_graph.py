@@ -235,6 +235,9 @@ def test_graph_with_two_outputs_backpropagates_the_chosen_one():
     g.backward(out2, v)
     np.testing.assert_allclose(x.grad, v.reshape(2, 3) @ W.value.T, rtol=1e-14)
     np.testing.assert_allclose(W.grad, x.value.T @ v.reshape(2, 3), rtol=1e-14)
+    g.backward(L1)  # and back again: nothing from out2 is left over
+    np.testing.assert_allclose(x.grad, 2 * x.value)
+    np.testing.assert_array_equal(W.grad, np.zeros((3, 3)))
 
 
 # --- a million nodes, no recursion, no reference cycles ------------------------------------------
