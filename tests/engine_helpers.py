@@ -3,10 +3,11 @@ central differences, compared in float64."""
 
 from __future__ import annotations
 
-import dagprop as dp
 import numpy as np
 import torch
 from hypothesis import strategies as st
+
+import dagprop as dp
 
 # float64 everywhere. dagprop and torch evaluate the same formulas, so values and gradients agree
 # to a few ulps; central differences (eps 1e-6) are accurate to about 1e-9 relative on these

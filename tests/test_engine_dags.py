@@ -3,7 +3,6 @@ gradients match torch.autograd and central differences."""
 
 import math
 
-import dagprop as dp
 import numpy as np
 import pytest
 import torch
@@ -17,6 +16,8 @@ from engine_helpers import (
 )
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+import dagprop as dp
 
 # --- random DAGs ------------------------------------------------------------------------------------
 #

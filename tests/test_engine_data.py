@@ -1,9 +1,10 @@
 """dp.data: the toy data sets have the promised shapes, dtypes, balance and geometry, and the
 same seed always gives the same data."""
 
-import dagprop as dp
 import numpy as np
 import pytest
+
+import dagprop as dp
 
 GENERATORS = {
     "moons": (dp.data.make_moons, 2),

@@ -3,10 +3,11 @@ path of a gradient highlighted, that Graphviz's dot renders."""
 
 import re
 
-import dagprop as dp
 import graphviz
 import numpy as np
 import pytest
+
+import dagprop as dp
 
 HIGHLIGHT = 'color="#d62728"'
 

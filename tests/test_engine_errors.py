@@ -4,9 +4,10 @@ gradcheck point at the node that went wrong."""
 import operator
 import re
 
-import dagprop as dp
 import numpy as np
 import pytest
+
+import dagprop as dp
 from dagprop.ops import Tanh
 
 # log of a negative number and the like warn in numpy; here they are the point of the test.

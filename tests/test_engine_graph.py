@@ -4,12 +4,13 @@ import gc
 import math
 import weakref
 
-import dagprop as dp
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from engine_helpers import CONTRACT_EXAMPLE, TORCH_ATOL, TORCH_RTOL
+
+import dagprop as dp
 
 
 def _sigmoid(z):

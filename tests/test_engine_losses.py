@@ -1,6 +1,5 @@
 """The losses match torch.nn.functional in value and gradient (float64)."""
 
-import dagprop as dp
 import numpy as np
 import pytest
 import torch
@@ -14,6 +13,8 @@ from engine_helpers import (
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
+
+import dagprop as dp
 
 loss_shapes = array_shapes(min_dims=1, max_dims=3, max_side=5)
 

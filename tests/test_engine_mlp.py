@@ -1,12 +1,13 @@
 """dp.nn.MLP agrees with the same network in torch (weights copied into torch.nn.Linear):
 outputs, losses, gradients and one SGD step, for each activation and each loss."""
 
-import dagprop as dp
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from engine_helpers import TORCH_ATOL, TORCH_RTOL
+
+import dagprop as dp
 
 TORCH_ACT = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}
 

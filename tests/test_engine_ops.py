@@ -1,6 +1,5 @@
 """Every op's value and gradient match torch.autograd and central differences (float64)."""
 
-import dagprop as dp
 import numpy as np
 import pytest
 import torch
@@ -8,6 +7,8 @@ from engine_helpers import away_from_zero, check_against_torch_and_differences, 
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+import dagprop as dp
 
 two_broadcastable_shapes = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
                                                          max_side=4)

@@ -15,7 +15,7 @@ __all__ = ["gradcheck", "GradcheckReport", "GradcheckError", "numerical_grad"]
 class GradcheckError(AssertionError):
     """Raised by ``gradcheck`` when a gradient does not match; ``.report`` holds the details."""
 
-    def __init__(self, report: "GradcheckReport"):
+    def __init__(self, report: GradcheckReport):
         super().__init__(str(report))
         self.report = report
 

@@ -16,7 +16,7 @@ holds no reference cycle and is freed by reference counting as soon as it is dro
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -352,7 +352,8 @@ def _check_finite(node: Node, x, what: str) -> None:
         return
     if not np.all(np.isfinite(x)):
         bad = np.asarray(x)
-        where = "" if bad.ndim == 0 else f" at index {tuple(int(i) for i in np.argwhere(~np.isfinite(bad))[0])}"
+        first = np.argwhere(~np.isfinite(bad))[0] if bad.ndim else ()
+        where = f" at index {tuple(int(i) for i in first)}" if bad.ndim else ""
         parents = ", ".join(f"{p.label} {np.shape(p.value)}" for p in node.parents)
         raise FloatingPointError(f"{node.describe()}: {what} is not finite{where}"
                                  + (f"; parents: {parents}" if parents else ""))
