@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "coursework"
 sys.path.append(str(TOOL))  # the tool folder is not a package; its modules import each other
 
-import coursework as cw
+import coursework as cw  # noqa: E402 - after the path entry above
 
 MASTERS = cw.masters()
 NAMES = [m.stem for m in MASTERS]
