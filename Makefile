@@ -32,7 +32,7 @@ lint: setup
 
 # --- tests (owned pieces: engine tests, notebooks, website, coursework) ---
 # The website is built from the stored outputs first, so tests/test_website.py checks it in Chromium.
-test: setup lint book
+test: setup lint book book-students
 	@tools/ensure-system.sh chromium chromium
 	$(BIN)/pytest -q tests
 	$(MAKE) --no-print-directory test-notebooks
@@ -64,7 +64,7 @@ grade: setup
 	$(PY) tools/coursework/coursework.py grade "$(SUBMISSIONS)" --out _build/grades
 
 book-students: setup
-	@echo "not yet"
+	$(PY) tools/build_students_book.py
 
 clean:
 	rm -rf _build
