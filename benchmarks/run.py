@@ -57,30 +57,44 @@ TARGETS = [
 
 # --- timing ----------------------------------------------------------------------------------------
 
-def side_by_side(steps: dict, budget: float, rounds: int, warmup: int = 2) -> dict[str, float]:
+def side_by_side(steps: dict, budget: float, rounds: int, sample: float | None = None,
+                 warmup: int = 2, pause: float = 0.05) -> dict[str, float]:
     """Median seconds per call of each function in ``steps``, measured side by side.
 
-    Every function is warmed up, then timed in ``rounds`` rounds that take turns, so that a change
-    of load on a shared machine hits all of them alike. In each round a function runs a block of
-    consecutive calls lasting about ``budget / rounds`` seconds (at least one call); the block's
-    time divided by its calls is one sample, so a garbage collection that happens every few calls
-    is counted in its share. The result is the median of the samples.
+    Every function is warmed up, then timed for about ``budget`` seconds in all, in ``rounds``
+    rounds in which the functions take turns, so that a change of load on a shared machine hits all
+    of them alike. A turn is split into samples: blocks of consecutive calls lasting about
+    ``sample`` seconds (the whole turn when None; at least one call). A sample is its block's time
+    divided by its calls, so a garbage collection that happens every few calls is counted in its
+    share; short samples let the median set aside moments when another process held the CPU. The
+    order of the turns rotates from round to round, and a short untimed pause separates turns, so
+    that thread pools still spinning after one library's turn (torch's, OpenBLAS's) are not billed
+    to the next. The result is the median of the samples.
     """
+    names = list(steps)
     per_call = {}
-    for name, step in steps.items():
+    for name in names:
         for _ in range(warmup):
-            step()
+            steps[name]()
         t0 = time.perf_counter()
-        step()
-        per_call[name] = time.perf_counter() - t0
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            k = max(1, int(budget / rounds / max(per_call[name], 1e-7)))
-            t0 = time.perf_counter()
-            for _ in range(k):
-                step()
-            samples[name].append((time.perf_counter() - t0) / k)
+        steps[name]()
+        per_call[name] = max(time.perf_counter() - t0, 1e-7)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    turn = budget / rounds
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            step = steps[name]
+            k = max(1, int((sample or turn) / per_call[name]))
+            time.sleep(pause)
+            start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                for _ in range(k):
+                    step()
+                t1 = time.perf_counter()
+                samples[name].append((t1 - t0) / k)
+                if t1 - start + (t1 - t0) > turn:
+                    break
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
@@ -241,11 +255,12 @@ def bench_scalar(quick: bool) -> dict:
           f"in micrograd and dagprop", flush=True)
 
     t = side_by_side({"micrograd": mg, "dagprop": dagprop_step},
-                     budget=1.0 if quick else 6.0, rounds=2 if quick else 5, warmup=1)
+                     budget=1.0 if quick else 10.0, rounds=2 if quick else 5, sample=0.25,
+                     warmup=1)
     # dagprop's three loops, timed apart (the step above is their sum).
     parts = side_by_side({"forward": g.forward, "backward": lambda: g.backward(L),
                           "sgd": lambda: g.sgd(LR)}, budget=0.3 if quick else 1.5,
-                         rounds=2 if quick else 5)
+                         rounds=2 if quick else 5, sample=0.05)
     n_nodes = len(g.compute)
     rows = [["micrograd 0.1.0 (rebuild + zero_grad + backward + update)", fmt_time(t["micrograd"]),
              f"{t['micrograd'] / n_nodes * 1e9:.0f} ns", "1.0"],
@@ -373,7 +388,7 @@ def bench_tensor(quick: bool) -> dict:
               f"numpy and torch", flush=True)
 
         tm = side_by_side({"numpy": nstep, "dagprop": dstep, "torch": tstep},
-                          budget=0.6 if quick else 4.5, rounds=2 if quick else 9)
+                          budget=0.6 if quick else 4.5, rounds=2 if quick else 9, sample=0.02)
         key = f"{N}x{H}"
         out[f"T_np_{key}"] = tm["dagprop"] / tm["numpy"]
         out[f"T_torch_{key}"] = tm["torch"] / tm["dagprop"]
@@ -452,7 +467,7 @@ def timing_worker(sizes: list[int], quick: bool) -> list[dict]:
     for what, fn in (("step", step), ("forward", lambda g, L: g.forward()),
                      ("backward", lambda g, L: g.backward(L)), ("touch", lambda g, L: touch(g))):
         t = side_by_side({i: functools.partial(fn, g, L) for i, (g, L) in enumerate(graphs)},
-                         budget=budget * len(sizes), rounds=rounds)
+                         budget=budget * len(sizes), rounds=rounds, sample=0.05)
         for i, r in enumerate(out):
             r[what] = t[i]
     return out
@@ -533,7 +548,7 @@ def bench_ops(quick: bool) -> dict:
         g, L = op_chain(kind, shape, n)
         k = len(g.compute)
         t = side_by_side({"forward": g.forward, "backward": functools.partial(g.backward, L)},
-                         budget=0.1 if quick else 0.5, rounds=2 if quick else 5)
+                         budget=0.1 if quick else 0.5, rounds=2 if quick else 5, sample=0.01)
         what = "Python float" if shape == () else f"float64 array {shape}"
         rows.append([kind, what, f"{t['forward'] / k * 1e9:.0f} ns",
                      f"{t['backward'] / k * 1e9:.0f} ns"])
