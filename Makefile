@@ -28,7 +28,7 @@ $(STAMP): requirements.txt code/pyproject.toml
 	@touch $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check code tests benchmarks tools
+	$(BIN)/ruff check code tests benchmarks tools assignments/tests
 
 # --- tests (owned pieces: engine tests, notebooks, website, coursework) ---
 # The website is built from the stored outputs first, so tests/test_website.py checks it in Chromium.
@@ -41,7 +41,7 @@ test: setup lint book book-students
 # addresses and timings; chapters/conftest.py leaves Graphviz SVG out). Two notebooks at a time.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 test-notebooks: setup
-	$(BIN)/pytest -q -p no:cacheprovider $(NBVAL) -n 2 --dist loadscope --durations=5 chapters
+	$(BIN)/pytest -q -p no:cacheprovider $(NBVAL) -n 2 --dist loadscope --durations=5 chapters assignments/*.ipynb
 
 # --- the website ---
 book: setup
