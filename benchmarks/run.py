@@ -548,7 +548,7 @@ def bench_ops(quick: bool) -> dict:
         g, L = op_chain(kind, shape, n)
         k = len(g.compute)
         t = side_by_side({"forward": g.forward, "backward": functools.partial(g.backward, L)},
-                         budget=0.1 if quick else 0.5, rounds=2 if quick else 5, sample=0.01)
+                         budget=0.1 if quick else 1.0, rounds=2 if quick else 5, sample=0.01)
         what = "Python float" if shape == () else f"float64 array {shape}"
         rows.append([kind, what, f"{t['forward'] / k * 1e9:.0f} ns",
                      f"{t['backward'] / k * 1e9:.0f} ns"])
