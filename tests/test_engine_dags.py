@@ -70,54 +70,66 @@ def run_program(program, leaves, lib):
         elif op == "self_add":
             out = a + a
         nodes.append(out)
+    return sum_of_sinks(nodes, used, lib), nodes
+
+
+def sum_of_sinks(nodes, used, lib):
+    """The loss: the sum of every node that no step used."""
     sinks = [n for k, n in enumerate(nodes) if k not in used]
     loss = lib["sum"](sinks[0])
     for s in sinks[1:]:
         loss = loss + lib["sum"](s)
-    return loss, nodes
+    return loss
 
 
 @st.composite
-def programs(draw):
+def programs(draw, leaf_shapes=LEAF_SHAPES, unary=UNARY_OPS, binary=BINARY_OPS, max_steps=10):
+    """Leaf shapes and a list of steps (op, i, j) that apply ``op`` to earlier nodes i and j."""
     n_leaves = draw(st.integers(1, 3))
-    shapes = [draw(st.sampled_from(LEAF_SHAPES)) for _ in range(n_leaves)]
+    shapes = [draw(st.sampled_from(leaf_shapes)) for _ in range(n_leaves)]
     program = []
-    for k in range(draw(st.integers(1, 10))):
+    for k in range(draw(st.integers(1, max_steps))):
         n = n_leaves + k
-        op = draw(st.sampled_from(UNARY_OPS + BINARY_OPS))
+        op = draw(st.sampled_from(unary + binary))
         i = draw(st.integers(0, n - 1))
-        j = i if op in UNARY_OPS or op.startswith("self") else draw(st.integers(0, n - 1))
+        j = i if op in unary or op.startswith("self") else draw(st.integers(0, n - 1))
         program.append((op, i, j))
     return shapes, program
 
 
-@settings(max_examples=60)
-@given(prog=programs(), seed=seeds)
-def test_random_dag_gradients_match_torch_and_central_differences(prog, seed):
+def check_program(prog, seed, run, dp_lib, torch_lib):
+    """Run a drawn program on dagprop nodes and torch tensors from the same random leaves: every
+    node has torch's shape, and loss and leaf gradients match torch and central differences."""
     shapes, program = prog
     rng = np.random.default_rng(seed)
     arrays = [rng.uniform(-1.5, 1.5, s) for s in shapes]
 
     leaves = [dp.Param(a.copy(), name=f"x{i}") for i, a in enumerate(arrays)]
-    L, nodes = run_program(program, leaves, DP)
-    values = [np.asarray(n.value) for n in nodes]
-    assume(all(np.all(np.abs(v) < 1e3) for v in values))  # no runaway products
-    g = dp.Graph(L)
-    g.backward(L)
+    L, nodes = run(program, leaves, dp_lib)
+    assume(all(np.all(np.abs(np.asarray(n.value)) < 1e3) for n in nodes))  # no runaway products
+    dp.Graph(L).backward(L)
 
     tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
-    tL, _ = run_program(program, tensors, TORCH)
+    tL, tnodes = run(program, tensors, torch_lib)
     tL.backward()
+    for n, t in zip(nodes, tnodes):
+        assert np.shape(n.value) == tuple(t.shape)
     assert float(L.value) == pytest.approx(tL.item(), rel=TORCH_RTOL, abs=TORCH_ATOL)
     for leaf, t in zip(leaves, tensors):
         expected = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
         np.testing.assert_allclose(leaf.grad, expected, rtol=TORCH_RTOL, atol=1e-10)
 
     def f(arrs):
-        return float(run_program(program, [dp.Param(a.copy()) for a in arrs], DP)[0].value)
+        return float(run(program, [dp.Param(a.copy()) for a in arrs], dp_lib)[0].value)
 
     for leaf, num in zip(leaves, central_differences(f, arrays)):
         np.testing.assert_allclose(leaf.grad, num, rtol=FD_RTOL, atol=FD_ATOL * 10)
+
+
+@settings(max_examples=60)
+@given(prog=programs(), seed=seeds)
+def test_random_dag_gradients_match_torch_and_central_differences(prog, seed):
+    check_program(prog, seed, run_program, DP, TORCH)
 
 
 @given(prog=programs(), seed=seeds)
@@ -218,55 +230,17 @@ def run_shape_program(program, leaves, lib):
             else:
                 out = a * b
         nodes.append(out)
-    sinks = [n for k, n in enumerate(nodes) if k not in used]
-    loss = lib["sum"](sinks[0])
-    for s in sinks[1:]:
-        loss = loss + lib["sum"](s)
-    return loss, nodes
+    return sum_of_sinks(nodes, used, lib), nodes
 
 
-@st.composite
-def shape_programs(draw):
-    n_leaves = draw(st.integers(1, 3))
-    shapes = [draw(st.sampled_from(SHAPE_LEAVES)) for _ in range(n_leaves)]
-    program = []
-    for k in range(draw(st.integers(1, 8))):
-        n = n_leaves + k
-        op = draw(st.sampled_from(SHAPE_UNARY + SHAPE_BINARY))
-        i = draw(st.integers(0, n - 1))
-        j = i if op in SHAPE_UNARY else draw(st.integers(0, n - 1))
-        program.append((op, i, j))
-    return shapes, program
+def shape_programs():
+    return programs(SHAPE_LEAVES, SHAPE_UNARY, SHAPE_BINARY, max_steps=8)
 
 
 @settings(max_examples=60)
 @given(prog=shape_programs(), seed=seeds)
 def test_random_dag_with_shape_changing_ops_matches_torch_and_central_differences(prog, seed):
-    shapes, program = prog
-    rng = np.random.default_rng(seed)
-    arrays = [rng.uniform(-1.5, 1.5, s) for s in shapes]
-
-    leaves = [dp.Param(a.copy(), name=f"x{i}") for i, a in enumerate(arrays)]
-    L, nodes = run_shape_program(program, leaves, DP_SHAPES)
-    assume(all(np.all(np.abs(np.asarray(n.value)) < 1e3) for n in nodes))
-    dp.Graph(L).backward(L)
-
-    tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
-    tL, tnodes = run_shape_program(program, tensors, TORCH_SHAPES)
-    tL.backward()
-    for n, t in zip(nodes, tnodes):
-        assert np.shape(n.value) == tuple(t.shape)
-    assert float(L.value) == pytest.approx(tL.item(), rel=TORCH_RTOL, abs=TORCH_ATOL)
-    for leaf, t in zip(leaves, tensors):
-        expected = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
-        np.testing.assert_allclose(leaf.grad, expected, rtol=TORCH_RTOL, atol=1e-10)
-
-    def f(arrs):
-        return float(run_shape_program(program, [dp.Param(a.copy()) for a in arrs],
-                                       DP_SHAPES)[0].value)
-
-    for leaf, num in zip(leaves, central_differences(f, arrays)):
-        np.testing.assert_allclose(leaf.grad, num, rtol=FD_RTOL, atol=FD_ATOL * 10)
+    check_program(prog, seed, run_shape_program, DP_SHAPES, TORCH_SHAPES)
 
 
 # --- reuse, by hand -----------------------------------------------------------------------------------
