@@ -274,3 +274,12 @@ def test_reshape_gradient_matches_torch(case):
     build, ref = RESHAPES[case]
     check_against_torch_and_differences(build, ref,
                                         np.random.default_rng(5).standard_normal((2, 6)), seed=5)
+
+
+def test_power_zero_has_zero_gradient_even_at_zero_like_torch():
+    x = dp.Param(np.array([0.0, 2.0]))
+    L = dp.sum(x ** 0)
+    dp.Graph(L).backward(L)
+    t = torch.tensor([0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (t ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad, t.grad.numpy())

@@ -169,7 +169,9 @@ class Pow(Compute):
 
     def backward(self):
         x = self.parents[0]
-        x.grad += self.grad * self.p * np.power(x.value, self.p - 1)
+        # p x^(p-1), except that x^0 is constant: its slope is 0 even at x = 0 (not 0 * inf).
+        local = self.p * np.power(x.value, self.p - 1) if self.p else 0 * x.value
+        x.grad += self.grad * local
 
 
 class MatMul(Compute):
