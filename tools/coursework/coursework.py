@@ -17,10 +17,12 @@ loops forever is stopped after its time limit; the worker is restarted for the n
 from __future__ import annotations
 
 import argparse
+import base64
 import concurrent.futures
 import copy
 import csv
 import importlib.util
+import io
 import json
 import os
 import re
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +153,7 @@ class Assignment:
     hidden: object = None
     cases: dict = field(default_factory=dict)      # question -> list of dicts of arrays
     expected: dict = field(default_factory=dict)   # question -> list of references
+    inputs: dict = field(default_factory=dict)     # question -> the cases as a savez archive
 
     @property
     def questions(self) -> dict:
@@ -159,9 +163,10 @@ class Assignment:
     def max_points(self) -> float:
         return sum(q["points"] for q in self.questions.values())
 
-    def prepare(self, workdir: Path) -> None:
-        """Import the hidden tests, draw every question's inputs, compute the references here,
-        and save the inputs (plain arrays) where workers can read them."""
+    def prepare(self) -> None:
+        """Import the hidden tests, draw every question's inputs and compute the references
+        here. The inputs (plain arrays) are kept as a savez archive for the workers: they
+        travel in the probe request, never through a file another submission could replace."""
         spec = importlib.util.spec_from_file_location(f"hidden_{self.name}", self.hidden_path)
         self.hidden = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(self.hidden)
@@ -170,10 +175,9 @@ class Assignment:
             self.expected[qname] = [q["expect"](c) for c in self.cases[qname]]
             flat = {f"c{i}.{k}": np.asarray(v) for i, c in enumerate(self.cases[qname])
                     for k, v in c.items()}
-            np.savez(self.inputs_file(workdir, qname), **flat)
-
-    def inputs_file(self, workdir: Path, question: str) -> Path:
-        return workdir / f"{self.name}.{question}.inputs.npz"
+            buf = io.BytesIO()
+            np.savez(buf, **flat)
+            self.inputs[qname] = base64.b64encode(buf.getvalue()).decode()
 
 
 def load_assignments(assignments: Path = ASSIGNMENTS) -> dict[str, Assignment]:
@@ -213,9 +217,18 @@ class WorkerLost(Exception):
         self.timed_out = timed_out
 
 
+MAX_REPLY = 64 * 2**20  # bytes: far above any honest answer, far below the grader's memory
+
+
 class Worker:
     """One worker subprocess. ``request`` sends a JSON line and waits, with a deadline, for
-    the JSON reply; on a timeout or a crash it raises ``WorkerLost``."""
+    the JSON reply; on a timeout or a crash it raises ``WorkerLost``.
+
+    Both directions obey the deadline. The request is written without blocking, since a worker
+    that stops reading (a submission can stop its own process or swap its input channel) would
+    otherwise hold the grader in ``write`` forever once the pipe is full. The reply may be at
+    most ``MAX_REPLY`` bytes, since a submission can write endlessly to the grader's channel.
+    """
 
     def __init__(self, hidden_path: Path, cwd: Path, memory_mb: int, timeout: float):
         env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
@@ -223,30 +236,35 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True)
-        self.buf = b""
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        self.buf = bytearray()
         self.request({"cmd": "init", "hidden": str(hidden_path), "memory_mb": memory_mb},
                      timeout)
 
     def request(self, msg: dict, timeout: float) -> dict:
-        try:
-            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise WorkerLost(self._death()) from None
         deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
+        data = memoryview((json.dumps(msg) + "\n").encode())
+        fd_in = self.proc.stdin.fileno()
+        while data:
+            self._wait(fd_in, "w", deadline, timeout)
+            try:
+                data = data[os.write(fd_in, data):]
+            except BlockingIOError:
+                continue
+            except OSError:  # the worker is gone (BrokenPipeError)
+                raise WorkerLost(self._death()) from None
+        fd, scanned = self.proc.stdout.fileno(), 0
+        while (end := self.buf.find(b"\n", scanned)) < 0:
+            scanned = len(self.buf)
+            if scanned > MAX_REPLY:
                 self.kill()
-                raise WorkerLost(f"did not finish within {timeout:g} s (an endless loop?)", True)
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise WorkerLost(self._death())
-                self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
+                raise WorkerLost(f"the answer was larger than {MAX_REPLY // 2**20} MB")
+            self._wait(fd, "r", deadline, timeout)
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise WorkerLost(self._death())
+            self.buf += chunk
+        line, self.buf = bytes(self.buf[:end]), self.buf[end + 1:]
         try:
             reply = json.loads(line)
         except ValueError:
@@ -256,6 +274,18 @@ class Worker:
             raise WorkerLost("the worker's reply was garbled (did the code write to the "
                              "grader's channel?)")
         return reply
+
+    def _wait(self, fd: int, mode: str, deadline: float, timeout: float) -> None:
+        """Wait until ``fd`` is readable ("r") or writable ("w"); past the deadline, kill."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise WorkerLost(f"did not finish within {timeout:g} s (an endless loop?)", True)
+            r, w, _ = select.select([fd] if mode == "r" else [], [fd] if mode == "w" else [],
+                                    [], left)
+            if r or w:
+                return
 
     def _death(self) -> str:
         self.kill()  # the channel closed: make sure the process and its children are gone
@@ -314,13 +344,13 @@ class SubmissionResult:
 class Limits:
     timeout: float = 20.0       # seconds per question (a question may ask for more)
     cell_timeout: float = 20.0  # seconds per notebook cell
+    notebook_timeout: float = 120.0  # seconds for all cells together (and for each re-run)
     memory_mb: int = 3072       # address-space limit of a worker
 
 
-def grade_submission(path: Path, label: str, a: Assignment, inputs: Path,
-                     limits: Limits) -> SubmissionResult:
-    """Grade one notebook against assignment ``a``, whose inputs ``a.prepare`` saved in
-    ``inputs``. The worker runs in a fresh temporary folder."""
+def grade_submission(path: Path, label: str, a: Assignment, limits: Limits) -> SubmissionResult:
+    """Grade one notebook against assignment ``a`` (prepared with ``a.prepare``). The worker
+    runs in a fresh temporary folder."""
     t0 = time.monotonic()
     res = SubmissionResult(label, a.name)
     try:
@@ -341,12 +371,12 @@ def grade_submission(path: Path, label: str, a: Assignment, inputs: Path,
                 qr.messages.append("not graded: the notebook could not be run")
                 continue
             try:
-                reply = _probe(worker, a, qname, q, inputs, tmp, limits)
+                reply = _probe(worker, a, qname, q, limits)
             except WorkerLost as e:
                 qr.status, qr.messages = ("timeout" if e.timed_out else "error"), [str(e)]
                 worker = _restart(a, ran, tmp, limits, res.notes)
                 continue
-            _score(qr, a, qname, q, reply, tmp)
+            _score(qr, a, qname, q, reply)
         if worker is not None:
             worker.kill()
     res.seconds = time.monotonic() - t0
@@ -361,13 +391,19 @@ def _load(cells, a, tmp, limits, notes):
     except WorkerLost as e:
         notes.append(f"the grading process did not start: {e}")
         return None, []
-    ran = []
+    ran, deadline = [], time.monotonic() + limits.notebook_timeout
     for label, code in cells:
+        left = deadline - time.monotonic()
+        if left <= 0:  # many slow cells, each within its limit, must not stall the grader
+            notes.append(f"{label} and the cells after it were skipped: the notebook's cells "
+                         f"took more than {limits.notebook_timeout:g} s together")
+            break
         try:
-            r = worker.request({"cmd": "exec", "code": code, "label": label}, limits.cell_timeout)
+            r = worker.request({"cmd": "exec", "code": code, "label": label},
+                               min(limits.cell_timeout, left))
         except WorkerLost as e:
             notes.append(f"{label} was skipped: {e}")
-            worker = _restart(a, ran, tmp, limits, notes)
+            worker = _restart(a, ran, tmp, limits, notes, deadline)
             if worker is None:
                 return None, ran
             continue
@@ -377,40 +413,46 @@ def _load(cells, a, tmp, limits, notes):
     return worker, ran
 
 
-def _restart(a, ran, tmp, limits, notes):
-    """A fresh worker that has run the cells in ``ran`` again (silently: they ran before)."""
+def _restart(a, ran, tmp, limits, notes, deadline=None):
+    """A fresh worker that has run the cells in ``ran`` again (silently: they ran before),
+    all before ``deadline``: while the notebook loads, re-runs count against its time, so
+    cells that kill their process cannot make the grader re-run slow cells without end."""
     try:
         worker = Worker(a.hidden_path, tmp, limits.memory_mb, limits.cell_timeout + 30)
+        deadline = deadline or time.monotonic() + limits.notebook_timeout
         for label, code in ran:
-            worker.request({"cmd": "exec", "code": code, "label": label}, limits.cell_timeout)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                worker.kill()
+                raise WorkerLost(f"the cells took more than {limits.notebook_timeout:g} s")
+            worker.request({"cmd": "exec", "code": code, "label": label},
+                           min(limits.cell_timeout, left))
         return worker
     except WorkerLost as e:
         notes.append(f"the notebook could not be run again after a failure: {e}")
         return None
 
 
-def _probe(worker, a, qname, q, inputs, tmp, limits):
-    out = tmp / f"{qname}.outputs.npz"
-    if out.exists():
-        out.unlink()
-    reply = worker.request(
-        {"cmd": "probe", "question": qname, "inputs": str(a.inputs_file(inputs, qname)),
-         "outputs": str(out), "cases": len(a.cases[qname])},
+def _probe(worker, a, qname, q, limits):
+    return worker.request(
+        {"cmd": "probe", "question": qname, "inputs": a.inputs[qname],
+         "cases": len(a.cases[qname])},
         max(limits.timeout, q.get("timeout", 0)))
-    return reply
 
 
-def _score(qr, a, qname, q, reply, tmp):
-    """Compare the worker's outputs with the references; all cases must pass for the points."""
+def _score(qr, a, qname, q, reply):
+    """Compare the worker's outputs with the references; all cases must pass for the points.
+    The reply may have been forged by the submission: anything malformed fails the question."""
     cases, expected = a.cases[qname], a.expected[qname]
     errors = reply.get("errors")
-    if not isinstance(errors, list) or len(errors) != len(cases):
+    if (not isinstance(errors, list) or len(errors) != len(cases)
+            or not all(e is None or isinstance(e, str) for e in errors)
+            or not isinstance(reply.get("outputs"), str)):
         qr.messages.append("the grader got no usable answer for this question")
         return
     try:
-        with np.load(tmp / f"{qname}.outputs.npz", allow_pickle=False) as f:
-            flat = {k: f[k] for k in f.files}
-    except Exception as e:  # noqa: BLE001 - a missing or forged file is a failed question
+        flat = _arrays(base64.b64decode(reply["outputs"], validate=True))
+    except Exception as e:  # noqa: BLE001 - a malformed or forged answer is a failed question
         qr.messages.append(f"the answers could not be read: {type(e).__name__}: {e}")
         return
     describe = q.get("describe", _describe)
@@ -446,6 +488,18 @@ def _score(qr, a, qname, q, reply, tmp):
         qr.status, qr.points = "passed", q["points"]
 
 
+def _arrays(data: bytes) -> dict:
+    """The arrays of a savez archive, refusing compressed members: ``numpy.savez`` stores its
+    arrays as they are, and a forged archive could otherwise inflate a small answer into more
+    memory than the grader has."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for info in z.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+                raise ValueError(f"{info.filename}: not an array as numpy.savez writes it")
+    with np.load(io.BytesIO(data), allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
 def _describe(case) -> str:
     return ", ".join(f"{k} of shape {tuple(np.shape(v))}" for k, v in case.items())
 
@@ -462,13 +516,18 @@ def _compare(q, case, want, got) -> None:
 
 
 def find_submissions(path: Path) -> list[tuple[Path, str]]:
-    """(file, label) of every notebook at ``path``; the label is the path relative to it."""
+    """(file, label) of every notebook at ``path``; the label is the path relative to it.
+    Symbolic links are listed (``grade`` skips them) but never followed into folders."""
     if path.is_file():
         return [(path, path.name)]
     if not path.is_dir():
         raise FileNotFoundError(f"no notebook or folder at {path}")
-    files = sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    return [(p, p.relative_to(path).as_posix()) for p in files]
+    files = []
+    for folder, dirs, names in os.walk(path):  # does not descend into linked folders
+        dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints"]
+        files += [Path(folder, n) for n in names if n.endswith(".ipynb")]
+        files += [Path(folder, d) for d in dirs if Path(folder, d).is_symlink()]
+    return [(p, p.relative_to(path).as_posix()) for p in sorted(files)]
 
 
 def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None = None,
@@ -482,24 +541,88 @@ def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None 
     todo = []
     for file, label in subs:
         name = match_assignment(file, known)
-        if name is None:
+        if file.is_symlink():  # it could point at a master notebook, or at someone else's work
+            echo(f"skipped {label}: a symbolic link (copy the notebook itself into the folder)")
+        elif name is None:
             echo(f"skipped {label}: its file name contains no assignment name "
                  f"({', '.join(known)})")
         else:
             todo.append((file, label, known[name]))
     results = []
-    with tempfile.TemporaryDirectory(prefix="grades-") as work:
-        work = Path(work)
-        for a in {id(t[2]): t[2] for t in todo}.values():
-            a.prepare(work)
-        # Threads suffice: each one waits on its own worker process, where the work happens.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(grade_submission, f, lab, a, work, limits) for f, lab, a in todo]
-            for fut in futures:
-                results.append(fut.result())
-                echo(table(results[-1]))
+    for a in {id(t[2]): t[2] for t in todo}.values():
+        a.prepare()
+    before = _children() if _adopt_orphans() else None
+    # Threads suffice: each one waits on its own worker process, where the work happens.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_grade_or_zero, f, lab, a, limits) for f, lab, a in todo]
+        for fut in futures:
+            results.append(fut.result())
+            echo(table(results[-1]))
+    if before is not None:  # before the reports exist, so no leftover process can edit them
+        _kill_strays(before)
     write_reports(results, out)
     return results
+
+
+def _grade_or_zero(path, label, a, limits) -> SubmissionResult:
+    """``grade_submission``, but a failure of the grader on one submission (whatever the
+    submission did to cause it) costs that submission its points, not the whole run."""
+    try:
+        return grade_submission(path, label, a, limits)
+    except Exception as e:  # noqa: BLE001
+        res = SubmissionResult(label, a.name, notes=[f"the grader failed on this notebook: "
+                                                     f"{type(e).__name__}: {e}"])
+        res.questions = [QuestionResult(q, v.get("title", q), 0, v["points"], "error",
+                                        ["not graded: the grader failed on this notebook"])
+                         for q, v in a.questions.items()]
+        return res
+
+
+# A process a submission starts can leave the worker's process group (setsid) and so outlive
+# the worker, for example to rewrite grades.csv once the grader is done. On Linux the grader
+# becomes a "subreaper": such orphans are re-parented to it instead of to init, so it can find
+# and kill them all before it writes the reports.
+
+def _adopt_orphans() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> set[int]:
+    me, kids = os.getpid(), set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if ppid == me:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def _kill_strays(before: set[int]) -> None:
+    """Kill the children that were not there when grading began, and the children they
+    leave behind (which become ours in turn), until none is left."""
+    for _ in range(1000):
+        strays = _children() - before
+        if not strays:
+            return
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in strays:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def table(r: SubmissionResult) -> str:
@@ -607,6 +730,8 @@ def main(argv=None) -> int:
                    help="seconds per question")
     g.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout,
                    help="seconds per notebook cell")
+    g.add_argument("--notebook-timeout", type=float, default=Limits.notebook_timeout,
+                   help="seconds for all cells of a notebook together")
     g.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     e = sub.add_parser("execute", help="run master notebooks and store their outputs")
     e.add_argument("names", nargs="*")
@@ -618,8 +743,8 @@ def main(argv=None) -> int:
             print(f"wrote {path}")
     elif args.cmd == "grade":
         t0 = time.monotonic()
-        results = grade(args.path, args.out, args.jobs,
-                        Limits(args.timeout, args.cell_timeout, args.memory_mb), args.assignments)
+        limits = Limits(args.timeout, args.cell_timeout, args.notebook_timeout, args.memory_mb)
+        results = grade(args.path, args.out, args.jobs, limits, args.assignments)
         print(f"graded {len(results)} submission(s) in {time.monotonic() - t0:.1f} s; "
               f"wrote {args.out / 'grades.csv'} and {args.out / 'feedback'}/")
     else:

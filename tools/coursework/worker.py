@@ -5,19 +5,29 @@ one JSON reply per line. Requests:
 
     {"cmd": "init", "hidden": PATH, "memory_mb": N}   import the assignment's hidden tests file
     {"cmd": "exec", "code": SOURCE, "label": "cell 3"} run one code cell of the submission
-    {"cmd": "probe", "question": NAME, "inputs": NPZ, "outputs": NPZ, "cases": K}
+    {"cmd": "probe", "question": NAME, "inputs": B64, "cases": K}
                                                       call the submission on the grader's inputs
 
-A probe writes the submission's outputs as plain numpy arrays to the outputs file; the grader
-loads them with ``allow_pickle=False`` and compares them with its own reference results. Nothing
-this process says is trusted: a submission that patches numpy or builtins here only changes what
-it reports, and the comparison happens in the grader's process.
+Arrays travel inside the messages, as base64 of a ``numpy.savez`` archive: the grader's inputs
+in the request, the submission's outputs in the reply. No file is shared with the grader or with
+other submissions, so none can be swapped for a pipe, a link or someone else's answers. The
+grader loads the outputs with ``allow_pickle=False`` and compares them with its own reference
+results. Nothing this process says is trusted: a submission that patches numpy or builtins here
+only changes what it reports, and the comparison happens in the grader's process.
+
+The worker keeps only what runs next to the submission: each question's ``probe``. Everything
+else in the hidden tests file (how the inputs are drawn, the reference implementations) is
+deleted before the first cell runs, so a submission that searches the process (stack frames,
+``gc.get_objects()``) finds no reference to answer with.
 
 The submission's prints go to /dev/null and its stdin is empty; requests and replies use private
 copies of the original stdin and stdout, so a submission cannot break the protocol by accident.
 """
 
+import base64
 import builtins
+import gc
+import io
 import importlib.abc
 import importlib.util
 import json
@@ -25,6 +35,7 @@ import linecache
 import os
 import sys
 import traceback
+import types
 
 
 def _private_channels():
@@ -74,7 +85,7 @@ def _strip_magics(code: str) -> str:
 
 def main():
     requests, out = _private_channels()
-    state = {"hidden": None, "ns": None}
+    state = {"probes": None, "ns": None}
     # Python objects the worker needs later, kept before the submission can replace them.
     _json_dumps, _json_loads, _readline = json.dumps, json.loads, requests.readline
 
@@ -112,6 +123,8 @@ def _init(req, state):
             import resource
             limit = int(req["memory_mb"]) * 2**20
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            # no single file larger than the memory limit: a submission cannot fill the disk
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         except (ImportError, ValueError, OSError):
             pass  # some systems (macOS) refuse an address-space limit: grade without one
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -126,25 +139,51 @@ def _init(req, state):
         sys.meta_path.insert(0, _Blocker(blocked, hidden.ASSIGNMENT))
     if hasattr(hidden, "worker_setup"):
         hidden.worker_setup()
-    state["hidden"] = hidden
+    state["probes"] = _only_probes(hidden)
+    del hidden, spec
+    gc.collect()  # the deleted functions reference each other: free them now
     # The namespace the submission's cells run in, like a notebook's.
     state["ns"] = {"__name__": "__main__", "__builtins__": builtins,
                    "display": lambda *a, **k: None}
 
 
+def _only_probes(hidden) -> dict:
+    """Each question's probe; every global of the hidden tests module that no probe uses is
+    deleted, so the grader's side of the file (the seeds that draw the inputs, the reference
+    implementations) does not stay in this process for a submission to find."""
+    probes = {q: v["probe"] for q, v in hidden.QUESTIONS.items()}
+    env, keep, todo = vars(hidden), set(), list(probes.values())
+    while todo:  # the globals the probes use, and those their helpers use in turn
+        obj = todo.pop()
+        if not isinstance(obj, types.FunctionType):
+            continue
+        todo += [c.cell_contents for c in obj.__closure__ or () if c.cell_contents is not None]
+        todo += list(obj.__defaults__ or ()) + list((obj.__kwdefaults__ or {}).values())
+        codes = [obj.__code__]
+        while codes:
+            code = codes.pop()
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+            for name in code.co_names:
+                if name in env and name not in keep:
+                    keep.add(name)
+                    todo.append(env[name])
+    for name in [k for k in env if k not in keep and not k.startswith("__")]:
+        del env[name]
+    return probes
+
+
 def _probe(req, state):
     import numpy as np
 
-    hidden, ns = state["hidden"], state["ns"]
-    question = hidden.QUESTIONS[req["question"]]
-    with np.load(req["inputs"], allow_pickle=False) as f:
+    probe = state["probes"][req["question"]]
+    with np.load(io.BytesIO(base64.b64decode(req["inputs"])), allow_pickle=False) as f:
         flat = {k: f[k] for k in f.files}
     results, errors = {}, []
     for i in range(req["cases"]):
         prefix = f"c{i}."
         case = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
         try:
-            got = question["probe"](ns, case)
+            got = probe(state["ns"], case)
             for key, val in got.items():
                 arr = np.asarray(val)
                 if arr.dtype.kind not in "biuf":
@@ -154,8 +193,9 @@ def _probe(req, state):
             errors.append(None)
         except BaseException as e:  # noqa: BLE001 - report anything, keep serving
             errors.append(_short_error(e))
-    np.savez(req["outputs"], **results)
-    return {"ok": True, "errors": errors}
+    buf = io.BytesIO()
+    np.savez(buf, **results)
+    return {"ok": True, "errors": errors, "outputs": base64.b64encode(buf.getvalue()).decode()}
 
 
 if __name__ == "__main__":
