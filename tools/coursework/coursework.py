@@ -399,8 +399,7 @@ def _load(cells, a, tmp, limits, notes):
                          f"took more than {limits.notebook_timeout:g} s together")
             break
         try:
-            r = worker.request({"cmd": "exec", "code": code, "label": label},
-                               min(limits.cell_timeout, left))
+            r = _exec(worker, label, code, deadline, limits)
         except WorkerLost as e:
             notes.append(f"{label} was skipped: {e}")
             worker = _restart(a, ran, tmp, limits, notes, deadline)
@@ -421,16 +420,27 @@ def _restart(a, ran, tmp, limits, notes, deadline=None):
         worker = Worker(a.hidden_path, tmp, limits.memory_mb, limits.cell_timeout + 30)
         deadline = deadline or time.monotonic() + limits.notebook_timeout
         for label, code in ran:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                worker.kill()
-                raise WorkerLost(f"the cells took more than {limits.notebook_timeout:g} s")
-            worker.request({"cmd": "exec", "code": code, "label": label},
-                           min(limits.cell_timeout, left))
+            _exec(worker, label, code, deadline, limits)
         return worker
     except WorkerLost as e:
         notes.append(f"the notebook could not be run again after a failure: {e}")
         return None
+
+
+def _exec(worker, label, code, deadline, limits) -> dict:
+    """Run one cell within its own time limit and what is left of the notebook's."""
+    left = deadline - time.monotonic()
+    try:
+        if left <= 0:
+            worker.kill()
+            raise WorkerLost("", True)
+        return worker.request({"cmd": "exec", "code": code, "label": label},
+                              min(limits.cell_timeout, left))
+    except WorkerLost as e:
+        if e.timed_out and left < limits.cell_timeout:
+            raise WorkerLost(f"the notebook's cells took more than {limits.notebook_timeout:g} s "
+                             "together", True) from None
+        raise
 
 
 def _probe(worker, a, qname, q, limits):

@@ -1,0 +1,317 @@
+"""Submissions that attack the grader itself: they look for the reference results inside the
+worker, forge its replies, flood or stall its channel, leave processes behind, link to a master
+or sabotage other submissions. None may gain a point, and none may hang or crash a grading run.
+
+Most attacks share one grading run; those that would stall a broken grader get runs of their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT / "tools" / "coursework"
+sys.path.append(str(TOOL))  # the tool folder is not a package; its modules import each other
+
+import coursework as cw  # noqa: E402 - after the path entry above
+import worker  # noqa: E402
+
+MASTERS = ROOT / "assignments"
+TIMEOUT = 6  # seconds per question and per cell
+
+
+def _notebook(base: Path, name: str, *cells: str, at: int | None = None):
+    """The notebook ``base/name.ipynb`` with code ``cells`` inserted at ``at`` (default: end)."""
+    nb = nbformat.read(base / f"{name}.ipynb", as_version=4)
+    new = [nbformat.v4.new_code_cell(c) for c in cells]
+    at = len(nb.cells) if at is None else at
+    nb.cells[at:at] = new
+    return nb
+
+
+def _run(subs: Path, out: Path, *options: str, timeout: float = 240):
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(TOOL / "coursework.py"), "grade", str(subs), "--out", str(out),
+         "--timeout", str(TIMEOUT), "--cell-timeout", str(TIMEOUT), *options],
+        check=False, capture_output=True, text=True, timeout=timeout)
+    return proc, time.monotonic() - t0
+
+
+def _totals(out: Path) -> dict:
+    with open(out / "totals.csv") as f:
+        return {r["submission"]: float(r["points"]) for r in csv.DictReader(f)}
+
+
+def _feedback(out: Path, submission: str) -> str:
+    return (out / "feedback" / f"{submission.removesuffix('.ipynb')}.md").read_text()
+
+
+# Attack code, run as notebook cells inside the worker.
+
+# The hidden tests module, found through the garbage collector or the worker's stack frames:
+# answer every question with the grader's own reference implementation (expect).
+STEAL_GC = """
+import gc, sys
+sys.meta_path[:] = [m for m in sys.meta_path if type(m).__name__ != "_Blocker"]
+for d in gc.get_objects():
+    if isinstance(d, dict) and isinstance(d.get("QUESTIONS"), dict):
+        for q in d["QUESTIONS"].values():
+            q["probe"] = (lambda e: lambda ns, case: e(case))(q["expect"])
+"""
+STEAL_FRAMES = """
+import sys
+sys.meta_path[:] = [m for m in sys.meta_path if type(m).__name__ != "_Blocker"]
+f = sys._getframe()
+while f is not None:
+    for v in list(f.f_locals.values()):
+        h = v.get("hidden") if isinstance(v, dict) else None
+        for q in getattr(h, "QUESTIONS", {}).values():
+            q["probe"] = (lambda e: lambda ns, case: e(case))(q["expect"])
+    f = f.f_back
+"""
+
+# Write a reply of our own on the grader's channel while a question is probed, so that the
+# grader reads it instead of the worker's: errors that are lists, or an archive that inflates.
+FORGE = """
+import base64, gc, io, json, sys
+import numpy as np
+_channel = [f for f in gc.get_objects() if isinstance(f, io.TextIOWrapper)
+            and f.mode == "w" and f.fileno() > 2][0]
+
+def _forge(errors, arrays, compressed=False):
+    f = sys._getframe()
+    while "req" not in f.f_locals:
+        f = f.f_back
+    req = f.f_locals["req"]
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    if "outputs" in req:  # where an earlier grader read the answers from
+        with open(req["outputs"], "wb") as out:
+            out.write(buf.getvalue())
+    msg = {"ok": True, "errors": errors(req["cases"]),
+           "outputs": base64.b64encode(buf.getvalue()).decode()}
+    _channel.write(json.dumps(msg) + "\\n")
+    _channel.flush()
+"""
+FORGE_ERRORS = FORGE + """
+_orig = Mul.__init__
+def _init(self, *args):
+    Mul.__init__ = _orig
+    _forge(lambda n: [[1]] * n, {"c0.value": np.zeros(1)})
+    _orig(self, *args)
+Mul.__init__ = _init
+"""
+FORGE_BOMB = FORGE + """
+_orig = forward
+def forward(params, X):
+    globals()["forward"] = _orig
+    zeros = np.zeros(2 * 10**8, dtype=np.uint8)  # 200 MB, a few hundred kB compressed
+    _forge(lambda n: [None] * n, {f"c{i}.logits": zeros for i in range(3)}, compressed=True)
+    return _orig(params, X)
+"""
+
+# A grandchild in a session of its own waits for the grader to exit, then gives the
+# submission full marks in totals.csv.
+DAEMON = """
+import os, time
+grader = os.getppid()
+argv = open(f"/proc/{grader}/cmdline", "rb").read().split(b"\\0")
+totals = os.path.join(os.readlink(f"/proc/{grader}/cwd"),
+                      argv[argv.index(b"--out") + 1].decode(), "totals.csv")
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        while os.path.exists(f"/proc/{grader}"):
+            time.sleep(0.1)
+        with open(totals) as f:
+            text = f.read()
+        with open(totals, "w") as f:
+            f.write(text.replace("03_mlp_backprop_by_hand,0,10", "03_mlp_backprop_by_hand,10,10"))
+    os._exit(0)
+"""
+
+# Overwrite the inputs every other submission reads (where an earlier grader kept them).
+SABOTAGE = """
+import glob, os, tempfile
+import numpy as np
+for path in glob.glob(os.path.join(tempfile.gettempdir(), "grades-*", "*.npz")):
+    np.savez(path, nothing=np.zeros(1))
+"""
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    base = tmp_path_factory.mktemp("attacks")
+    release = base / "release"
+    cw.release(release)
+    subs = base / "submissions"
+    subs.mkdir()
+    crafted = {
+        "aa_sabotage_01_local_gradients": _notebook(release, "01_local_gradients", SABOTAGE),
+        "steal_gc_03_mlp_backprop_by_hand": _notebook(
+            release, "03_mlp_backprop_by_hand", STEAL_GC),
+        "steal_frames_01_local_gradients": _notebook(
+            release, "01_local_gradients", STEAL_FRAMES),
+        "forged_errors_01_local_gradients": _notebook(
+            MASTERS, "01_local_gradients", FORGE_ERRORS),
+        "forged_bomb_03_mlp_backprop_by_hand": _notebook(
+            release, "03_mlp_backprop_by_hand", FORGE_BOMB),
+        "daemon_03_mlp_backprop_by_hand": _notebook(release, "03_mlp_backprop_by_hand", DAEMON),
+        "zz_victim_01_local_gradients": _notebook(MASTERS, "01_local_gradients"),
+    }
+    for label, nb in crafted.items():
+        nbformat.write(nb, subs / f"{label}.ipynb")
+    (subs / "linked").mkdir()
+    (subs / "linked" / "01_local_gradients.ipynb").symlink_to(MASTERS / "01_local_gradients.ipynb")
+    (subs / "folder_link").symlink_to(MASTERS)
+    out = base / "grades"
+    proc, seconds = _run(subs, out)
+    time.sleep(1.0)  # time for a process left behind to do its damage
+    return {"proc": proc, "out": out, "seconds": seconds}
+
+
+def test_the_run_survives_every_attack(attacked):
+    assert attacked["proc"].returncode == 0, attacked["proc"].stderr
+    assert attacked["seconds"] < 120
+
+
+@pytest.mark.parametrize("sub", ["steal_gc_03_mlp_backprop_by_hand.ipynb",
+                                 "steal_frames_01_local_gradients.ipynb"])
+def test_the_worker_holds_no_reference_to_answer_with(attacked, sub):
+    assert _totals(attacked["out"])[sub] == 0
+
+
+def test_forged_replies_fail_the_question_and_nothing_else(attacked):
+    sub = "forged_errors_01_local_gradients.ipynb"
+    assert "## Mul (with broadcasting): error" in _feedback(attacked["out"], sub)
+    assert "no usable answer" in _feedback(attacked["out"], sub)
+
+
+def test_an_archive_that_inflates_is_refused_unopened(attacked):
+    sub = "forged_bomb_03_mlp_backprop_by_hand.ipynb"
+    assert _totals(attacked["out"])[sub] == 0
+    assert "not an array as numpy.savez writes it" in _feedback(attacked["out"], sub)
+
+
+def test_a_process_left_behind_cannot_edit_the_grades(attacked):
+    assert _totals(attacked["out"])["daemon_03_mlp_backprop_by_hand.ipynb"] == 0
+
+
+def test_linked_notebooks_and_folders_are_skipped(attacked):
+    totals = _totals(attacked["out"])
+    assert not [s for s in totals if s.startswith(("linked/", "folder_link/"))], totals
+    stdout = attacked["proc"].stdout
+    assert "skipped linked/01_local_gradients.ipynb: a symbolic link" in stdout
+    assert "skipped folder_link: a symbolic link" in stdout
+
+
+def test_one_submission_cannot_change_the_inputs_of_another(attacked):
+    assert _totals(attacked["out"])["zz_victim_01_local_gradients.ipynb"] == 10
+
+
+# --- attacks that stall a grader: one run each, bounded by a timeout -------------------------
+
+SWAP_INPUT = """
+import gc, io, os
+if not os.path.exists("swapped"):  # once: the grader re-runs this cell in a fresh worker
+    open("swapped", "w").close()
+    _requests = [f for f in gc.get_objects() if isinstance(f, io.TextIOWrapper)
+                 and f.mode == "r" and f.fileno() > 2][0]
+    _keep = os.dup(_requests.fileno())  # the grader's pipe stays open, and nobody reads it
+    os.dup2(os.pipe()[0], _requests.fileno())
+"""
+
+
+def test_a_worker_that_stops_reading_cannot_hang_the_grader(tmp_path):
+    nb = _notebook(MASTERS, "03_mlp_backprop_by_hand", SWAP_INPUT,
+                   "x = 1\n" + "# a long cell, more than a pipe holds\n" * 20000)
+    nbformat.write(nb, tmp_path / "03_mlp_backprop_by_hand.ipynb")
+    proc, seconds = _run(tmp_path, tmp_path / "out", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    fb = _feedback(tmp_path / "out", "03_mlp_backprop_by_hand.ipynb")
+    assert "was skipped: did not finish within" in fb
+    assert _totals(tmp_path / "out")["03_mlp_backprop_by_hand.ipynb"] == 10
+
+
+FLOOD = """
+import gc, io
+_channel = [f for f in gc.get_objects() if isinstance(f, io.TextIOWrapper)
+            and f.mode == "w" and f.fileno() > 2][0]
+for _ in range(200):
+    _channel.write("x" * 2**20)  # 200 MB and never a newline
+"""
+
+
+def test_an_endless_answer_is_cut_off(tmp_path):
+    nbformat.write(_notebook(MASTERS, "03_mlp_backprop_by_hand", FLOOD),
+                   tmp_path / "03_mlp_backprop_by_hand.ipynb")
+    proc, seconds = _run(tmp_path, tmp_path / "out", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert "the answer was larger than 64 MB" in _feedback(
+        tmp_path / "out", "03_mlp_backprop_by_hand.ipynb")
+    assert _totals(tmp_path / "out")["03_mlp_backprop_by_hand.ipynb"] == 10
+
+
+def test_slow_cells_and_crashes_share_one_time_budget(tmp_path):
+    # Each cell keeps within its own limit, but every crash makes the grader re-run the slow
+    # cells before it: without a budget for the whole notebook this takes half an hour.
+    cells = ["import time\ntime.sleep(1.5)"] * 3 + ["import os\nos._exit(1)"] * 300
+    nbformat.write(_notebook(MASTERS, "03_mlp_backprop_by_hand", *cells, at=2),
+                   tmp_path / "03_mlp_backprop_by_hand.ipynb")
+    proc, seconds = _run(tmp_path, tmp_path / "out", "--notebook-timeout", "8", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert seconds < 45
+    fb = _feedback(tmp_path / "out", "03_mlp_backprop_by_hand.ipynb")
+    assert "cells took more than 8 s together" in fb
+    assert _totals(tmp_path / "out")["03_mlp_backprop_by_hand.ipynb"] == 0
+
+
+# --- the grader's parts --------------------------------------------------------------------------
+
+
+def test_a_grader_failure_on_one_submission_costs_only_that_one(tmp_path, monkeypatch):
+    for label in ("boom", "fine"):
+        nbformat.write(_notebook(MASTERS, "03_mlp_backprop_by_hand"),
+                       tmp_path / f"{label}_03_mlp_backprop_by_hand.ipynb")
+    real = cw.grade_submission
+
+    def fragile(path, label, *args):
+        if label.startswith("boom"):
+            raise RuntimeError("the grader tripped")
+        return real(path, label, *args)
+
+    monkeypatch.setattr(cw, "grade_submission", fragile)
+    results = cw.grade(tmp_path, tmp_path / "out", jobs=1, echo=lambda *a: None)
+    by_label = {r.submission: r for r in results}
+    assert by_label["fine_03_mlp_backprop_by_hand.ipynb"].points == 10
+    boom = by_label["boom_03_mlp_backprop_by_hand.ipynb"]
+    assert boom.points == 0 and "the grader tripped" in " ".join(boom.notes)
+
+
+@pytest.mark.parametrize("hidden", sorted((MASTERS / "tests").glob("*_hidden.py")),
+                         ids=lambda p: p.stem)
+def test_the_worker_keeps_only_the_probes_of_the_hidden_tests(hidden):
+    spec = importlib.util.spec_from_file_location("hidden_probe_only", hidden)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    questions = module.QUESTIONS
+    probes = worker._only_probes(module)
+    assert probes == {q: v["probe"] for q, v in questions.items()}
+    left = vars(module)
+    assert "QUESTIONS" not in left
+    grader_side = [v[k] for v in questions.values() for k in ("expect", "cases", "compare")
+                   if k in v]
+    kept = [v for v in left.values() if callable(v)]
+    assert not [f for f in grader_side if any(f is k for k in kept)]
+    del module, questions, grader_side, kept
+    gc.collect()
