@@ -21,6 +21,7 @@ import base64
 import concurrent.futures
 import copy
 import csv
+import dataclasses
 import importlib.util
 import io
 import json
@@ -230,16 +231,21 @@ class Worker:
     most ``MAX_REPLY`` bytes, since a submission can write endlessly to the grader's channel.
     """
 
-    def __init__(self, hidden_path: Path, cwd: Path, memory_mb: int, timeout: float):
+    def __init__(self, hidden_path: Path, cwd: Path, limits: Limits, timeout: float):
+        # temporary files and matplotlib's cache stay in the worker's folder, the only one
+        # the sandbox lets it write to
         env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+                   OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(cwd),
+                   MPLCONFIGDIR=str(cwd / ".matplotlib"))
         self.proc = subprocess.Popen(
             [sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True)
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.buf = bytearray()
-        self.request({"cmd": "init", "hidden": str(hidden_path), "memory_mb": memory_mb},
-                     timeout)
+        reply = self.request({"cmd": "init", "hidden": str(hidden_path),
+                              "memory_mb": limits.memory_mb, "sandbox": limits.sandbox,
+                              "protect": [str(p) for p in limits.protect]}, timeout)
+        self.sandbox = str(reply.get("sandbox"))
 
     def request(self, msg: dict, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -330,6 +336,7 @@ class SubmissionResult:
     questions: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     seconds: float = 0.0
+    sandbox: str = ""               # what the worker said about its sandbox
 
     @property
     def points(self) -> float:
@@ -346,6 +353,8 @@ class Limits:
     cell_timeout: float = 20.0  # seconds per notebook cell
     notebook_timeout: float = 120.0  # seconds for all cells together (and for each re-run)
     memory_mb: int = 3072       # address-space limit of a worker
+    sandbox: bool = True        # Landlock, where the kernel has it (see worker.py)
+    protect: tuple = ()         # folders the sandbox must keep from the worker
 
 
 def grade_submission(path: Path, label: str, a: Assignment, limits: Limits) -> SubmissionResult:
@@ -364,6 +373,7 @@ def grade_submission(path: Path, label: str, a: Assignment, limits: Limits) -> S
         worker, ran = None, []
         if cells is not None:
             worker, ran = _load(cells, a, tmp, limits, res.notes)
+            res.sandbox = getattr(worker, "sandbox", "")
         for qname, q in a.questions.items():
             qr = QuestionResult(qname, q.get("title", qname), 0, q["points"], "error")
             res.questions.append(qr)
@@ -387,7 +397,7 @@ def _load(cells, a, tmp, limits, notes):
     """Start a worker and run the submission's cells one by one. A cell that hangs or kills
     the process is skipped (the worker is restarted with the cells that ran before it)."""
     try:
-        worker = Worker(a.hidden_path, tmp, limits.memory_mb, limits.cell_timeout + 30)
+        worker = Worker(a.hidden_path, tmp, limits, limits.cell_timeout + 30)
     except WorkerLost as e:
         notes.append(f"the grading process did not start: {e}")
         return None, []
@@ -417,7 +427,7 @@ def _restart(a, ran, tmp, limits, notes, deadline=None):
     all before ``deadline``: while the notebook loads, re-runs count against its time, so
     cells that kill their process cannot make the grader re-run slow cells without end."""
     try:
-        worker = Worker(a.hidden_path, tmp, limits.memory_mb, limits.cell_timeout + 30)
+        worker = Worker(a.hidden_path, tmp, limits, limits.cell_timeout + 30)
         deadline = deadline or time.monotonic() + limits.notebook_timeout
         for label, code in ran:
             _exec(worker, label, code, deadline, limits)
@@ -544,7 +554,8 @@ def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None 
           assignments: Path = ASSIGNMENTS, echo=print) -> list[SubmissionResult]:
     """Grade every submission at ``path`` in parallel; write grades.csv, totals.csv and one
     feedback file per submission into ``out``. Returns the results in submission order."""
-    limits = limits or Limits()
+    limits = dataclasses.replace(limits or Limits(),
+                                 protect=tuple(p.resolve() for p in (assignments, path, out)))
     jobs = jobs or os.cpu_count() or 1
     known = load_assignments(assignments)
     subs = find_submissions(path)
@@ -570,6 +581,9 @@ def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None 
             echo(table(results[-1]))
     if before is not None:  # before the reports exist, so no leftover process can edit them
         _kill_strays(before)
+    for status in sorted({r.sandbox for r in results if r.sandbox}):
+        echo(f"sandbox of the workers: {status}" + ("" if status.startswith("on") else
+             " (submissions could read the masters and hidden tests; see assignments/README)"))
     write_reports(results, out)
     return results
 
@@ -743,6 +757,8 @@ def main(argv=None) -> int:
     g.add_argument("--notebook-timeout", type=float, default=Limits.notebook_timeout,
                    help="seconds for all cells of a notebook together")
     g.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    g.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                   help="let workers read and write files like the grader (not recommended)")
     e = sub.add_parser("execute", help="run master notebooks and store their outputs")
     e.add_argument("names", nargs="*")
     for q in (s, g, e):
@@ -753,7 +769,8 @@ def main(argv=None) -> int:
             print(f"wrote {path}")
     elif args.cmd == "grade":
         t0 = time.monotonic()
-        limits = Limits(args.timeout, args.cell_timeout, args.notebook_timeout, args.memory_mb)
+        limits = Limits(args.timeout, args.cell_timeout, args.notebook_timeout, args.memory_mb,
+                        args.sandbox)
         results = grade(args.path, args.out, args.jobs, limits, args.assignments)
         print(f"graded {len(results)} submission(s) in {time.monotonic() - t0:.1f} s; "
               f"wrote {args.out / 'grades.csv'} and {args.out / 'feedback'}/")
