@@ -29,6 +29,22 @@ MASTERS = ROOT / "assignments"
 TIMEOUT = 6  # seconds per question and per cell
 
 
+def _landlock_abi() -> int:
+    """The Landlock version of this kernel, 0 without (then the worker runs unsandboxed)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return max(0, libc.syscall(ctypes.c_long(444), None, ctypes.c_long(0), ctypes.c_long(1)))
+    except (OSError, AttributeError):
+        return 0
+
+
+LANDLOCK = _landlock_abi()
+needs_landlock = pytest.mark.skipif(not LANDLOCK, reason="the kernel offers no Landlock")
+
+
 def _notebook(base: Path, name: str, *cells: str, at: int | None = None):
     """The notebook ``base/name.ipynb`` with code ``cells`` inserted at ``at`` (default: end)."""
     nb = nbformat.read(base / f"{name}.ipynb", as_version=4)
@@ -140,6 +156,57 @@ if os.fork() == 0:
     os._exit(0)
 """
 
+# Read the master from disk and run its solution cells.
+READ_MASTER = """
+import json, os, sys
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0]))))
+with open(os.path.join(root, "assignments", "03_mlp_backprop_by_hand.ipynb")) as f:
+    nb = json.load(f)
+for c in nb["cells"]:
+    if c["cell_type"] == "code" and not {"public-test", "no-grade"} & set(c["metadata"].get("tags", [])):
+        exec("".join(c["source"]), globals())
+"""
+
+# Take the blocker of torch out of the import system and let torch do the gradients by hand.
+UNBLOCK_TORCH = """
+import sys
+sys.meta_path[:] = [m for m in sys.meta_path if type(m).__name__ != "_Blocker"]
+import torch
+
+def _net(params, X):
+    h = torch.tensor(X)
+    ps = [(torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True))
+          for W, b in params]
+    for t, (W, b) in enumerate(ps):
+        h = h @ W + b
+        h = torch.relu(h) if t < len(ps) - 1 else h
+    return ps, h
+
+def forward(params, X):
+    return {"logits": _net(params, X)[1].detach().numpy()}
+
+def softmax_cross_entropy(logits, y):
+    z = torch.tensor(logits, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(z, torch.tensor(y))
+    loss.backward()
+    return loss.item(), z.grad.numpy()
+"""
+
+# Leave a file next to the submissions, and signal the grader (signal 0 only asks whether
+# one could be sent); each cell says so if it succeeded.
+ESCAPE_WRITE = """
+import os
+argv = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")
+with open(os.path.join(argv[3].decode(), "planted.txt"), "w") as f:
+    f.write("a worker wrote here")
+raise RuntimeError("wrote next to the submissions")
+"""
+ESCAPE_SIGNAL = """
+import os
+os.kill(os.getppid(), 0)
+raise RuntimeError("could signal the grader")
+"""
+
 # Overwrite the inputs every other submission reads (where an earlier grader kept them).
 SABOTAGE = """
 import glob, os, tempfile
@@ -168,6 +235,12 @@ def attacked(tmp_path_factory):
             release, "03_mlp_backprop_by_hand", FORGE_BOMB),
         "daemon_03_mlp_backprop_by_hand": _notebook(release, "03_mlp_backprop_by_hand", DAEMON),
         "zz_victim_01_local_gradients": _notebook(MASTERS, "01_local_gradients"),
+        "read_master_03_mlp_backprop_by_hand": _notebook(
+            release, "03_mlp_backprop_by_hand", READ_MASTER),
+        "unblock_torch_03_mlp_backprop_by_hand": _notebook(
+            release, "03_mlp_backprop_by_hand", UNBLOCK_TORCH),
+        "escape_03_mlp_backprop_by_hand": _notebook(
+            MASTERS, "03_mlp_backprop_by_hand", ESCAPE_WRITE, ESCAPE_SIGNAL),
     }
     for label, nb in crafted.items():
         nbformat.write(nb, subs / f"{label}.ipynb")
@@ -177,7 +250,7 @@ def attacked(tmp_path_factory):
     out = base / "grades"
     proc, seconds = _run(subs, out)
     time.sleep(1.0)  # time for a process left behind to do its damage
-    return {"proc": proc, "out": out, "seconds": seconds}
+    return {"proc": proc, "out": out, "seconds": seconds, "subs": subs}
 
 
 def test_the_run_survives_every_attack(attacked):
@@ -217,6 +290,40 @@ def test_linked_notebooks_and_folders_are_skipped(attacked):
 
 def test_one_submission_cannot_change_the_inputs_of_another(attacked):
     assert _totals(attacked["out"])["zz_victim_01_local_gradients.ipynb"] == 10
+
+
+@needs_landlock
+def test_the_sandbox_is_on_and_said_so(attacked):
+    assert f"sandbox of the workers: on: Landlock ABI {LANDLOCK}" in attacked["proc"].stdout
+
+
+@needs_landlock
+def test_a_submission_cannot_read_the_masters(attacked):
+    sub = "read_master_03_mlp_backprop_by_hand.ipynb"
+    assert _totals(attacked["out"])[sub] == 0
+    assert "PermissionError" in _feedback(attacked["out"], sub)
+
+
+@needs_landlock
+def test_a_blocked_module_stays_blocked(attacked):
+    sub = "unblock_torch_03_mlp_backprop_by_hand.ipynb"
+    assert _totals(attacked["out"])[sub] == 0
+    assert "Permission denied" in _feedback(attacked["out"], sub)
+
+
+@needs_landlock
+def test_a_submission_cannot_write_outside_its_folder(attacked):
+    sub = "escape_03_mlp_backprop_by_hand.ipynb"
+    assert not (attacked["subs"] / "planted.txt").exists()
+    assert "wrote next to the submissions" not in _feedback(attacked["out"], sub)
+    assert _totals(attacked["out"])[sub] == 10  # the honest answers still count
+
+
+@pytest.mark.skipif(LANDLOCK < 6, reason="Landlock scopes signals from version 6 on")
+def test_a_submission_cannot_signal_the_grader(attacked):
+    fb = _feedback(attacked["out"], "escape_03_mlp_backprop_by_hand.ipynb")
+    assert "could signal the grader" not in fb
+    assert "PermissionError" in fb
 
 
 # --- attacks that stall a grader: one run each, bounded by a timeout -------------------------
