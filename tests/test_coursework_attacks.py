@@ -383,6 +383,36 @@ def test_slow_cells_and_crashes_share_one_time_budget(tmp_path):
     assert _totals(tmp_path / "out")["03_mlp_backprop_by_hand.ipynb"] == 0
 
 
+STRAY = """
+import subprocess
+subprocess.Popen(["sleep", "987655"], start_new_session=True)  # out of the worker's group
+"""
+LOOK_FOR_STRAY = """
+import glob
+for path in glob.glob("/proc/[0-9]*/cmdline"):
+    try:
+        with open(path, "rb") as f:
+            if f.read() == b"sleep\\x00987655\\x00":
+                raise RuntimeError("the stray of the submission before is still running")
+    except OSError:
+        pass
+"""
+
+
+def test_a_process_that_leaves_the_worker_dies_with_it(tmp_path):
+    # It could eat the CPU the next submissions are timed on; one worker at a time, so the
+    # next submission can look for it.
+    nbformat.write(_notebook(MASTERS, "03_mlp_backprop_by_hand", STRAY),
+                   tmp_path / "a_stray_03_mlp_backprop_by_hand.ipynb")
+    nbformat.write(_notebook(MASTERS, "03_mlp_backprop_by_hand", LOOK_FOR_STRAY),
+                   tmp_path / "b_look_03_mlp_backprop_by_hand.ipynb")
+    proc, seconds = _run(tmp_path, tmp_path / "out", "--jobs", "1", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert "still running" not in _feedback(tmp_path / "out", "b_look_03_mlp_backprop_by_hand.ipynb")
+    assert _totals(tmp_path / "out") == {"a_stray_03_mlp_backprop_by_hand.ipynb": 10,
+                                         "b_look_03_mlp_backprop_by_hand.ipynb": 10}
+
+
 # --- the grader's parts --------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -237,9 +238,11 @@ class Worker:
         env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(cwd),
                    MPLCONFIGDIR=str(cwd / ".matplotlib"))
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True)
+        with _PROCESSES.lock:  # so that a sweep for strays never sees it unregistered
+            self.proc = subprocess.Popen(
+                [sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, cwd=cwd, env=env, start_new_session=True)
+            _PROCESSES.workers.add(self.proc.pid)
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.buf = bytearray()
         reply = self.request({"cmd": "init", "hidden": str(hidden_path),
@@ -309,6 +312,9 @@ class Worker:
             except (ProcessLookupError, PermissionError):
                 pass
             self.proc.wait()
+            with _PROCESSES.lock:
+                _PROCESSES.workers.discard(self.proc.pid)
+            _kill_strays()  # and what it started that left its process group
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
@@ -572,15 +578,14 @@ def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None 
     results = []
     for a in {id(t[2]): t[2] for t in todo}.values():
         a.prepare()
-    before = _children() if _adopt_orphans() else None
+    _adopt_orphans()
     # Threads suffice: each one waits on its own worker process, where the work happens.
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_grade_or_zero, f, lab, a, limits) for f, lab, a in todo]
         for fut in futures:
             results.append(fut.result())
             echo(table(results[-1]))
-    if before is not None:  # before the reports exist, so no leftover process can edit them
-        _kill_strays(before)
+    _kill_strays()  # again before the reports exist, so no leftover process can edit them
     for status in sorted({r.sandbox for r in results if r.sandbox}):
         echo(f"sandbox of the workers: {status}" + ("" if status.startswith("on") else
              " (submissions could read the masters and hidden tests; see assignments/README)"))
@@ -603,19 +608,33 @@ def _grade_or_zero(path, label, a, limits) -> SubmissionResult:
 
 
 # A process a submission starts can leave the worker's process group (setsid) and so outlive
-# the worker, for example to rewrite grades.csv once the grader is done. On Linux the grader
-# becomes a "subreaper": such orphans are re-parented to it instead of to init, so it can find
-# and kill them all before it writes the reports.
+# the worker: to rewrite grades.csv once the grader is done, or to eat the CPU the next
+# submissions are timed on. On Linux the grader becomes a "subreaper": such orphans are
+# re-parented to it instead of to init. Its only legitimate children are the workers, so any
+# other child that appeared since grading began is a stray, and is killed whenever a worker is.
 
-def _adopt_orphans() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        return False
+
+class _Processes:
+    lock = threading.Lock()
+    workers: set = set()        # pids of the live workers
+    before: set | None = None   # children the grader had before it adopted orphans
+
+
+_PROCESSES = _Processes()
+
+
+def _adopt_orphans() -> None:
+    with _PROCESSES.lock:
+        if _PROCESSES.before is not None or not sys.platform.startswith("linux"):
+            return
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+                return
+        except (OSError, AttributeError):
+            return
+        _PROCESSES.before = _children() - _PROCESSES.workers
 
 
 def _children() -> set[int]:
@@ -630,23 +649,26 @@ def _children() -> set[int]:
     return kids
 
 
-def _kill_strays(before: set[int]) -> None:
-    """Kill the children that were not there when grading began, and the children they
-    leave behind (which become ours in turn), until none is left."""
+def _kill_strays() -> None:
+    """Kill the children that are neither workers nor there before grading began, and the
+    children they leave behind (which become ours in turn), until none is left."""
+    if _PROCESSES.before is None:
+        return
     for _ in range(1000):
-        strays = _children() - before
-        if not strays:
-            return
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in strays:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        with _PROCESSES.lock:  # held while reaping too, so no pid is reused meanwhile
+            strays = _children() - _PROCESSES.before - _PROCESSES.workers
+            if not strays:
+                return
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for pid in strays:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
 
 
 def table(r: SubmissionResult) -> str:
