@@ -413,6 +413,25 @@ def test_a_process_that_leaves_the_worker_dies_with_it(tmp_path):
                                          "b_look_03_mlp_backprop_by_hand.ipynb": 10}
 
 
+WIDE_NETWORK = """
+import numpy as np
+
+def train_moons(X, y, steps):  # one hidden layer of 600,000 units: gigabytes in the grader
+    width = 600_000
+    return [np.zeros((2, width)), np.zeros(width), np.zeros((width, 2)), np.zeros(2)]
+"""
+
+
+def test_a_huge_network_is_refused_before_the_grader_evaluates_it(tmp_path):
+    nbformat.write(_notebook(MASTERS, "02_forward_backward_sgd", WIDE_NETWORK),
+                   tmp_path / "02_forward_backward_sgd.ipynb")
+    proc, seconds = _run(tmp_path, tmp_path / "out", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    fb = _feedback(tmp_path / "out", "02_forward_backward_sgd.ipynb")
+    assert "the network has 3000002 weights; the grader evaluates networks of up to" in fb
+    assert _totals(tmp_path / "out")["02_forward_backward_sgd.ipynb"] == 8
+
+
 # --- the grader's parts --------------------------------------------------------------------------
 
 
