@@ -432,6 +432,16 @@ def test_a_huge_network_is_refused_before_the_grader_evaluates_it(tmp_path):
     assert _totals(tmp_path / "out")["02_forward_backward_sgd.ipynb"] == 8
 
 
+def test_a_giant_notebook_is_not_parsed(tmp_path):
+    giant = tmp_path / "01_local_gradients.ipynb"
+    with open(giant, "wb") as f:
+        f.truncate(3 * 2**30)  # 3 GB (of nothing, on disk)
+    proc, seconds = _run(tmp_path, tmp_path / "out", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "could not be read: ValueError: larger than 64 MB" in _feedback(
+        tmp_path / "out", "01_local_gradients.ipynb")
+
+
 # --- the grader's parts --------------------------------------------------------------------------
 
 

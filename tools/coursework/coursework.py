@@ -220,6 +220,7 @@ class WorkerLost(Exception):
 
 
 MAX_REPLY = 64 * 2**20  # bytes: far above any honest answer, far below the grader's memory
+MAX_NOTEBOOK = 64 * 2**20  # bytes of a submitted notebook, outputs and pictures included
 
 
 class Worker:
@@ -369,6 +370,8 @@ def grade_submission(path: Path, label: str, a: Assignment, limits: Limits) -> S
     t0 = time.monotonic()
     res = SubmissionResult(label, a.name)
     try:
+        if path.stat().st_size > MAX_NOTEBOOK:  # parsed, it would take ten times as much
+            raise ValueError(f"larger than {MAX_NOTEBOOK // 2**20} MB")
         nb = nbformat.read(path, as_version=4)
         cells = submission_cells(nb)
     except Exception as e:  # noqa: BLE001 - any unreadable file scores zero with a reason
