@@ -298,7 +298,17 @@ class Worker:
                 return
 
     def _death(self) -> str:
-        self.kill()  # the channel closed: make sure the process and its children are gone
+        # The channel closed, so the worker is probably exiting: give it a moment, so that its
+        # exit code says why, but do not reap it (its pid must stay its group's id for kill).
+        deadline = time.monotonic() + 2
+        while hasattr(os, "waitid") and time.monotonic() < deadline:
+            try:
+                if os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                    break
+            except ChildProcessError:
+                break
+            time.sleep(0.01)
+        self.kill()  # the process and its children, whatever they are doing
         code = self.proc.returncode
         if code < 0:
             sig = signal.Signals(-code).name
