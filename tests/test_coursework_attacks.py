@@ -422,13 +422,25 @@ def train_moons(X, y, steps):  # one hidden layer of 600,000 units: gigabytes in
 """
 
 
-def test_a_huge_network_is_refused_before_the_grader_evaluates_it(tmp_path):
-    nbformat.write(_notebook(MASTERS, "02_forward_backward_sgd", WIDE_NETWORK),
+MANY_ARRAYS = """
+import numpy as np
+
+def train_moons(X, y, steps):
+    return [np.zeros(0)] * 20_000
+"""
+
+
+@pytest.mark.parametrize("attack, message", [
+    (WIDE_NETWORK, "the network has 3000002 weights; the grader evaluates networks of up to"),
+    (MANY_ARRAYS, "the answers could not be read: ValueError: more than 10000 arrays")],
+    ids=["wide network", "many arrays"])
+def test_a_huge_answer_is_refused_before_the_grader_evaluates_it(tmp_path, attack, message):
+    nbformat.write(_notebook(MASTERS, "02_forward_backward_sgd", attack),
                    tmp_path / "02_forward_backward_sgd.ipynb")
     proc, seconds = _run(tmp_path, tmp_path / "out", timeout=90)
     assert proc.returncode == 0, proc.stderr
     fb = _feedback(tmp_path / "out", "02_forward_backward_sgd.ipynb")
-    assert "the network has 3000002 weights; the grader evaluates networks of up to" in fb
+    assert message in fb
     assert _totals(tmp_path / "out")["02_forward_backward_sgd.ipynb"] == 8
 
 

@@ -221,6 +221,7 @@ class WorkerLost(Exception):
 
 MAX_REPLY = 64 * 2**20  # bytes: far above any honest answer, far below the grader's memory
 MAX_NOTEBOOK = 64 * 2**20  # bytes of a submitted notebook, outputs and pictures included
+MAX_ARRAYS = 10_000  # arrays in one answer (all cases of a question together)
 
 
 class Worker:
@@ -532,6 +533,8 @@ def _arrays(data: bytes) -> dict:
     arrays as they are, and a forged archive could otherwise inflate a small answer into more
     memory than the grader has."""
     with zipfile.ZipFile(io.BytesIO(data)) as z:
+        if len(z.infolist()) > MAX_ARRAYS:  # each costs the grader time to load
+            raise ValueError(f"more than {MAX_ARRAYS} arrays")
         for info in z.infolist():
             if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
                 raise ValueError(f"{info.filename}: not an array as numpy.savez writes it")
