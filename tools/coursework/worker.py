@@ -123,7 +123,7 @@ def _init(req, state):
             import resource
             limit = int(req["memory_mb"]) * 2**20
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            # no single file larger than the memory limit: a submission cannot fill the disk
+            # and no file larger than that (the sandbox confines writes to its own folder)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         except (ImportError, ValueError, OSError):
             pass  # some systems (macOS) refuse an address-space limit: grade without one
