@@ -136,6 +136,23 @@ def forward(params, X):
     return _orig(params, X)
 """
 
+# A line nested deeper than a JSON parser recurses, and error messages of 10 MB.
+DEEP_REPLY = """
+import gc, io
+_channel = [f for f in gc.get_objects() if isinstance(f, io.TextIOWrapper)
+            and f.mode == "w" and f.fileno() > 2][0]
+_channel.write("[" * 1_000_000 + "]" * 1_000_000 + "\\n")
+_channel.flush()
+"""
+LONG_ERRORS = FORGE + """
+_orig = Mul.__init__
+def _init(self, *args):
+    Mul.__init__ = _orig
+    _forge(lambda n: ["x" * 10**7] * n, {})
+    _orig(self, *args)
+Mul.__init__ = _init
+"""
+
 # A grandchild in a session of its own waits for the grader to exit, then gives the
 # submission full marks in totals.csv.
 DAEMON = """
@@ -234,6 +251,9 @@ def attacked(tmp_path_factory):
         "forged_bomb_03_mlp_backprop_by_hand": _notebook(
             release, "03_mlp_backprop_by_hand", FORGE_BOMB),
         "daemon_03_mlp_backprop_by_hand": _notebook(release, "03_mlp_backprop_by_hand", DAEMON),
+        "deep_reply_03_mlp_backprop_by_hand": _notebook(
+            MASTERS, "03_mlp_backprop_by_hand", DEEP_REPLY),
+        "long_errors_01_local_gradients": _notebook(MASTERS, "01_local_gradients", LONG_ERRORS),
         "zz_victim_01_local_gradients": _notebook(MASTERS, "01_local_gradients"),
         "read_master_03_mlp_backprop_by_hand": _notebook(
             release, "03_mlp_backprop_by_hand", READ_MASTER),
@@ -268,6 +288,17 @@ def test_forged_replies_fail_the_question_and_nothing_else(attacked):
     sub = "forged_errors_01_local_gradients.ipynb"
     assert "## Mul (with broadcasting): error" in _feedback(attacked["out"], sub)
     assert "no usable answer" in _feedback(attacked["out"], sub)
+
+
+def test_a_reply_nested_too_deep_is_garbled_not_fatal(attacked):
+    sub = "deep_reply_03_mlp_backprop_by_hand.ipynb"
+    assert "the worker's reply was garbled" in _feedback(attacked["out"], sub)
+    assert _totals(attacked["out"])[sub] == 10  # the cell is skipped, the answers count
+
+
+def test_forged_error_messages_are_cut_short(attacked):
+    fb = _feedback(attacked["out"], "long_errors_01_local_gradients.ipynb")
+    assert "x" * 1000 in fb and len(fb) < 20_000
 
 
 def test_an_archive_that_inflates_is_refused_unopened(attacked):

@@ -278,7 +278,7 @@ class Worker:
         line, self.buf = bytes(self.buf[:end]), self.buf[end + 1:]
         try:
             reply = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a forged line may nest deeper than json parses
             reply = None
         if not isinstance(reply, dict):
             self.kill()
@@ -394,21 +394,23 @@ def grade_submission(path: Path, label: str, a: Assignment, limits: Limits) -> S
         if cells is not None:
             worker, ran = _load(cells, a, tmp, limits, res.notes)
             res.sandbox = getattr(worker, "sandbox", "")
-        for qname, q in a.questions.items():
-            qr = QuestionResult(qname, q.get("title", qname), 0, q["points"], "error")
-            res.questions.append(qr)
-            if worker is None:
-                qr.messages.append("not graded: the notebook could not be run")
-                continue
-            try:
-                reply = _probe(worker, a, qname, q, limits)
-            except WorkerLost as e:
-                qr.status, qr.messages = ("timeout" if e.timed_out else "error"), [str(e)]
-                worker = _restart(a, ran, tmp, limits, res.notes)
-                continue
-            _score(qr, a, qname, q, reply)
-        if worker is not None:
-            worker.kill()
+        try:
+            for qname, q in a.questions.items():
+                qr = QuestionResult(qname, q.get("title", qname), 0, q["points"], "error")
+                res.questions.append(qr)
+                if worker is None:
+                    qr.messages.append("not graded: the notebook could not be run")
+                    continue
+                try:
+                    reply = _probe(worker, a, qname, q, limits)
+                except WorkerLost as e:
+                    qr.status, qr.messages = ("timeout" if e.timed_out else "error"), [str(e)]
+                    worker = _restart(a, ran, tmp, limits, res.notes)
+                    continue
+                _score(qr, a, qname, q, reply)
+        finally:  # even if the grader fails on this submission: no worker outlives it
+            if worker is not None:
+                worker.kill()
     res.seconds = time.monotonic() - t0
     return res
 
@@ -508,7 +510,7 @@ def _score(qr, a, qname, q, reply):
                 seen[errors[i]] += 1
                 continue
             seen[errors[i]] = 1
-            qr.messages.append(f"{where}: {errors[i]}")
+            qr.messages.append(f"{where}: {errors[i][:1000]}")  # the worker's are shorter
             continue
         try:
             compare(q, case, want, got)
