@@ -144,6 +144,13 @@ _channel = [f for f in gc.get_objects() if isinstance(f, io.TextIOWrapper)
 _channel.write("[" * 1_000_000 + "]" * 1_000_000 + "\\n")
 _channel.flush()
 """
+LONG_NOTE = """
+import gc, io, json
+_channel = [f for f in gc.get_objects() if isinstance(f, io.TextIOWrapper)
+            and f.mode == "w" and f.fileno() > 2][0]
+_channel.write(json.dumps({"ok": False, "error": "y" * 10**7}) + "\\n")
+_channel.flush()
+"""
 LONG_ERRORS = FORGE + """
 _orig = Mul.__init__
 def _init(self, *args):
@@ -254,6 +261,7 @@ def attacked(tmp_path_factory):
         "deep_reply_03_mlp_backprop_by_hand": _notebook(
             MASTERS, "03_mlp_backprop_by_hand", DEEP_REPLY),
         "long_errors_01_local_gradients": _notebook(MASTERS, "01_local_gradients", LONG_ERRORS),
+        "long_note_03_mlp_backprop_by_hand": _notebook(release, "03_mlp_backprop_by_hand", LONG_NOTE),
         "zz_victim_01_local_gradients": _notebook(MASTERS, "01_local_gradients"),
         "read_master_03_mlp_backprop_by_hand": _notebook(
             release, "03_mlp_backprop_by_hand", READ_MASTER),
@@ -296,9 +304,11 @@ def test_a_reply_nested_too_deep_is_garbled_not_fatal(attacked):
     assert _totals(attacked["out"])[sub] == 10  # the cell is skipped, the answers count
 
 
-def test_forged_error_messages_are_cut_short(attacked):
-    fb = _feedback(attacked["out"], "long_errors_01_local_gradients.ipynb")
-    assert "x" * 1000 in fb and len(fb) < 20_000
+@pytest.mark.parametrize("sub, text", [("long_errors_01_local_gradients.ipynb", "x"),
+                                       ("long_note_03_mlp_backprop_by_hand.ipynb", "y")])
+def test_forged_error_messages_are_cut_short(attacked, sub, text):
+    fb = _feedback(attacked["out"], sub)
+    assert text * 1000 in fb and len(fb) < 20_000
 
 
 def test_an_archive_that_inflates_is_refused_unopened(attacked):

@@ -440,7 +440,7 @@ def _load(cells, a, tmp, limits, notes):
             continue
         ran.append((label, code))
         if not r.get("ok"):
-            notes.append(f"{label} raised {r.get('error')}")
+            notes.append(f"{label} raised {str(r.get('error'))[:1000]}")
     return worker, ran
 
 
