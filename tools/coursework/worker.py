@@ -194,13 +194,15 @@ _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"
 def _sandbox(cwd: str, protect: list, blocked) -> str:
     import ctypes
 
+    if not sys.platform.startswith("linux"):  # the syscall numbers below are Linux's
+        return f"off: Landlock is a Linux feature, this is {sys.platform}"
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         abi = libc.syscall(ctypes.c_long(444), None, ctypes.c_long(0), ctypes.c_long(1))
     except (OSError, AttributeError):
         return "off: the system offers no Landlock"
-    if not sys.platform.startswith("linux") or abi < 1:
-        return "off: the kernel offers no Landlock"
+    if abi < 1:
+        return "off: the kernel offers no Landlock (Linux 5.13 or later, with Landlock enabled)"
     every = (1 << 13) - 1 | (1 << 13 if abi >= 2 else 0) | (1 << 14 if abi >= 3 else 0)
     file_rights = _EXECUTE | _WRITE_FILE | _READ_FILE | (1 << 14 if abi >= 3 else 0)
     roots = {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
