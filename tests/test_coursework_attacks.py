@@ -534,3 +534,12 @@ def test_the_worker_keeps_only_the_probes_of_the_hidden_tests(hidden):
     assert not [f for f in grader_side if any(f is k for k in kept)]
     del module, questions, grader_side, kept
     gc.collect()
+
+
+def test_without_the_sandbox_the_grader_says_so_and_still_grades(tmp_path):
+    nbformat.write(_notebook(MASTERS, "03_mlp_backprop_by_hand"),
+                   tmp_path / "03_mlp_backprop_by_hand.ipynb")
+    proc, seconds = _run(tmp_path, tmp_path / "out", "--no-sandbox", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert "sandbox of the workers: off: switched off by the grader's options" in proc.stdout
+    assert _totals(tmp_path / "out")["03_mlp_backprop_by_hand.ipynb"] == 10
