@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gc
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -54,12 +55,12 @@ def _notebook(base: Path, name: str, *cells: str, at: int | None = None):
     return nb
 
 
-def _run(subs: Path, out: Path, *options: str, timeout: float = 240):
+def _run(subs: Path, out: Path, *options: str, timeout: float = 240, env=None):
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, str(TOOL / "coursework.py"), "grade", str(subs), "--out", str(out),
          "--timeout", str(TIMEOUT), "--cell-timeout", str(TIMEOUT), *options],
-        check=False, capture_output=True, text=True, timeout=timeout)
+        check=False, capture_output=True, text=True, timeout=timeout, env=env)
     return proc, time.monotonic() - t0
 
 
@@ -543,3 +544,20 @@ def test_without_the_sandbox_the_grader_says_so_and_still_grades(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "sandbox of the workers: off: switched off by the grader's options" in proc.stdout
     assert _totals(tmp_path / "out")["03_mlp_backprop_by_hand.ipynb"] == 10
+
+
+@needs_landlock
+@pytest.mark.parametrize("where", ["the folder above the submissions", "/"])
+def test_no_sandbox_that_would_let_the_workers_read_what_it_protects(tmp_path, where):
+    # PYTHONPATH puts a folder holding the submissions (or the masters) on the workers' import
+    # path, which the sandbox would let them read: it refuses, and says so, not pretend.
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    nbformat.write(_notebook(MASTERS, "03_mlp_backprop_by_hand"),
+                   subs / "03_mlp_backprop_by_hand.ipynb")
+    path = "/" if where == "/" else os.path.realpath(tmp_path)
+    proc, seconds = _run(subs, tmp_path / "out", timeout=90,
+                         env=dict(os.environ, PYTHONPATH=path))
+    assert proc.returncode == 0, proc.stderr
+    held = MASTERS if where == "/" else subs
+    assert f"sandbox of the workers: off: {path} would be readable and holds {held}" in proc.stdout

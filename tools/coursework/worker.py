@@ -221,9 +221,9 @@ def _sandbox(cwd: str, protect: list, blocked) -> str:
                 rules[os.path.join(root, n)] = _READ
         else:
             rules[root] = _READ
-    for p, _ in list(rules.items()):
+    for p in rules:
         for secret in protect:
-            if os.path.realpath(secret) == p or os.path.realpath(secret).startswith(p + os.sep):
+            if os.path.commonpath([p, os.path.realpath(secret)]) == p:  # p holds the secret
                 return f"off: {p} would be readable and holds {secret}"
     rules.update({d: _READ_FILE | _WRITE_FILE for d in _DEVICES if os.path.exists(d)})
     rules[os.path.realpath(cwd)] = every
