@@ -142,6 +142,7 @@ def _init(req, state):
     state["probes"] = _only_probes(hidden)
     del hidden, spec
     gc.collect()  # the deleted functions reference each other: free them now
+    linecache.clearcache()  # a warning while loading would have kept the file's lines here
     import dagprop  # noqa: F401 - imported before the sandbox, which also needs its folder
     state["sandbox"] = (_sandbox(os.getcwd(), req.get("protect", []), blocked)
                         if req.get("sandbox") else "off: switched off by the grader's options")
@@ -160,7 +161,11 @@ def _only_probes(hidden) -> dict:
         obj = todo.pop()
         if not isinstance(obj, types.FunctionType):
             continue
-        todo += [c.cell_contents for c in obj.__closure__ or () if c.cell_contents is not None]
+        for cell in obj.__closure__ or ():
+            try:
+                todo.append(cell.cell_contents)
+            except ValueError:  # a cell not filled yet
+                pass
         todo += list(obj.__defaults__ or ()) + list((obj.__kwdefaults__ or {}).values())
         codes = [obj.__code__]
         while codes:
