@@ -586,7 +586,8 @@ def grade(path: Path, out: Path, jobs: int | None = None, limits: Limits | None 
     todo = []
     for file, label in subs:
         name = match_assignment(file, known)
-        if file.is_symlink():  # it could point at a master notebook, or at someone else's work
+        if file.is_symlink() and file != path:  # in a folder of submissions, a link could
+            # point at a master notebook, or at someone else's work
             echo(f"skipped {label}: a symbolic link (copy the notebook itself into the folder)")
         elif name is None:
             echo(f"skipped {label}: its file name contains no assignment name "
