@@ -1,7 +1,7 @@
 """Small helpers shared by the hidden tests files (assignments/tests/*_hidden.py).
 
-``need`` runs in the worker, next to the submission; ``assert_close`` and ``Failure`` run in the
-grader's process, on arrays the worker sent back.
+``need`` and ``switch_off_graphs`` run in the worker, next to the submission; ``assert_close`` and
+``Failure`` run in the grader's process, on arrays the worker sent back.
 """
 
 from __future__ import annotations
@@ -28,6 +28,19 @@ def need(ns: dict, name: str, what: str = "function"):
         raise TypeError(f"{name!r} should be a {what}, but the notebook binds it to a "
                         f"{type(obj).__name__}")
     return obj
+
+
+def switch_off_graphs(message: str) -> None:
+    """In the worker: make dp.Graph and dp.topological_order raise ``message``, so a submission
+    cannot let dagprop do what the assignment asks it to write."""
+    import dagprop as dp
+    from dagprop import graph
+
+    def off(*args, **kwargs):
+        raise RuntimeError(message)
+
+    graph.topological_order = dp.topological_order = off
+    dp.Graph.__init__ = off
 
 
 def assert_close(name: str, got, want, rtol: float = 1e-6, atol: float = 1e-8) -> None:
