@@ -7,7 +7,7 @@
     g = dp.Graph(L); g.forward(); g.backward(L); g.sgd(0.1)
 """
 
-from . import data, examples, nn, style
+from . import cost, data, examples, nn, style
 from .check import GradcheckError, GradcheckReport, gradcheck, numerical_grad
 from .draw import draw, path_between
 from .graph import (Compute, Constant, Graph, Input, Node, Param, as_value, detect_anomaly,
@@ -23,5 +23,5 @@ __all__ = [
     "detect_anomaly", "as_value", "exp", "log", "tanh", "sigmoid", "relu", "sum", "mean",
     "softmax", "log_softmax", "transpose", "reshape", "unbroadcast", "mse_loss",
     "binary_cross_entropy", "cross_entropy", "draw", "path_between", "gradcheck",
-    "GradcheckReport", "GradcheckError", "numerical_grad", "nn", "data", "examples", "style",
+    "GradcheckReport", "GradcheckError", "numerical_grad", "nn", "data", "examples", "style", "cost",
 ]
