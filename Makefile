@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade book-students clean
+.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade book-students pdf clean
 
 help:
 	@echo "make book           build the website into _build/html (offline, warnings are errors)"
@@ -15,6 +15,7 @@ help:
 	@echo "make student        write the student release of the assignments to _build/student/"
 	@echo "make grade SUBMISSIONS=PATH   grade a notebook or a folder of notebooks"
 	@echo "make book-students  build the website without exercise solutions"
+	@echo "make pdf            the PDF edition: _build/pdf/backprop-in-dags.pdf (also copied into the website)"
 	@echo "make setup          create .venv/ and install everything (every target calls it)"
 
 setup: $(STAMP)
@@ -32,7 +33,7 @@ lint: setup
 
 # --- tests (owned pieces: engine tests, notebooks, website, coursework) ---
 # The website is built from the stored outputs first, so tests/test_website.py checks it in Chromium.
-test: setup lint book book-students
+test: setup lint book book-students pdf
 	@tools/ensure-system.sh chromium chromium
 	$(BIN)/pytest -q tests
 	$(MAKE) --no-print-directory test-notebooks
@@ -46,6 +47,14 @@ test-notebooks: setup
 # --- the website ---
 book: setup
 	$(BIN)/jupyter-book build --warningiserror --keep-going .
+
+# The PDF edition: one HTML page of the whole course printed by Debian's Chromium (tools/build_pdf.py),
+# then copied next to the website's pages, where the introduction links to it.
+pdf: setup
+	@tools/ensure-system.sh chromium chromium
+	@tools/ensure-system.sh pdftotext poppler-utils
+	$(PY) tools/build_pdf.py
+	@mkdir -p _build/html && cp _build/pdf/backprop-in-dags.pdf _build/html/
 
 figures: setup
 	$(PY) tools/make_figures.py
