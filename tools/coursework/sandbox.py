@@ -131,12 +131,13 @@ def _mount(src, target, fstype, flags, data=None):
     _check(_libc().mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)))
 
 
-def _cover(path: str) -> None:
-    """Hide ``path`` under an empty read-only file system (a folder) or /dev/null (a file)."""
+def _cover(path: str, blank: str) -> None:
+    """Hide ``path`` under an empty read-only file system (a folder) or under ``blank``, an
+    empty file of root's that nobody may read (a file)."""
     if os.path.isdir(path) and not os.path.islink(path):
         _mount("none", path, "tmpfs", MS_RDONLY, "size=4k,mode=000")
     else:
-        _mount("/dev/null", path, None, MS_BIND)
+        _mount(blank, path, None, MS_BIND)
         _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
@@ -173,9 +174,12 @@ def separate(uid: int, hide, roots, memory_mb: int, cgroup: bool) -> dict:
     _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET))
     layers["network"] = "none (a network namespace of its own)"
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the host
+    blank = os.path.join(os.getcwd(), ".covered")
+    os.close(os.open(blank, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o000))
+    os.chmod(blank, 0)
     for p in sorted(hide, key=len):
         if os.path.lexists(p):
-            _cover(p)
+            _cover(p, blank)
     _reach(roots)
     if not cgroup:  # processes of this uid, the worker's threads included
         import resource
