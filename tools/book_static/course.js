@@ -3,7 +3,30 @@
 // has typeset the page, every formula wider than the space it has is marked "math-wide": course.css
 // turns it into a box that scrolls sideways, and "more-left" / "more-right" put a shadow on the
 // edge beyond which there is more of the formula. The check is repeated when the width changes.
+// A box that scrolls must be reachable by keyboard (to scroll it with the arrow keys): the theme
+// gives such boxes a tab stop when the page loads, but code and outputs inside a folded cell or
+// solution only start to scroll once opened, so they get theirs when opened.
 (function () {
+  var SCROLLERS = 'pre, div.output, div.cell_output, .highlight';
+  function tabStops(root) {
+    (root || document).querySelectorAll(SCROLLERS).forEach(function (e) {
+      if (e.tabIndex < 0 && (e.scrollWidth > e.clientWidth + 1 ||
+                                          e.scrollHeight > e.clientHeight + 1)) {
+        var s = getComputedStyle(e);
+        if (/(auto|scroll)/.test(s.overflowX + s.overflowY)) {
+          e.setAttribute('tabindex', '0');
+        }
+      }
+    });
+  }
+  document.addEventListener('toggle', function (ev) { tabStops(ev.target); }, true);
+  document.addEventListener('click', function (ev) {
+    var b = ev.target.closest && ev.target.closest('.toggle-button, .admonition-title');
+    if (b) {
+      requestAnimationFrame(function () { tabStops(); });
+      setTimeout(function () { tabStops(); }, 400);  // after the dropdown's transition
+    }
+  });
   function edges(m) {
     m.classList.toggle('more-left', m.scrollLeft > 1);
     m.classList.toggle('more-right', m.scrollLeft + m.clientWidth < m.scrollWidth - 1);
@@ -50,6 +73,6 @@
   var timer = null;
   window.addEventListener('resize', function () {
     clearTimeout(timer);
-    timer = setTimeout(markWide, 100);
+    timer = setTimeout(function () { markWide(); tabStops(); }, 100);
   });
 })();
