@@ -565,6 +565,7 @@ def grade(path: Path, out: Path | None = None, jobs: int | None = None,
     for a in {id(t[2]): t[2] for t in todo}.values():
         a.prepare(seed)
     _adopt_orphans()
+    _not_dumpable()
     if todo:
         _preflight(todo[0][2], limits, echo)
     # Threads suffice: each one waits on its own worker process, where the work happens.
@@ -642,6 +643,18 @@ def _adopt_orphans() -> None:
         except (OSError, AttributeError):
             return
         _PROCESSES.before = _children() - _PROCESSES.workers
+
+
+def _not_dumpable() -> None:
+    """Make the grader's /proc files (environ, memory, open files) readable by root only, so a
+    worker running under the grader's own uid (Landlock without the uid layer) cannot read the
+    instructor's environment from /proc."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+        except (OSError, AttributeError):
+            pass
 
 
 def _children() -> set[int]:
