@@ -6,8 +6,9 @@ a bare comparison of numbers would miss:
 * the result came out of the submission's Function (its ``grad_fn`` is ``<Name>Backward``);
 * its ``backward`` computed the gradients itself: the probe calls it directly
   (``y.grad_fn.apply(v)``, which also shows the raw gradient shapes torch's engine would have
-  summed silently) with autograd's entry points switched off and a torch-function mode that fails
-  the case if anything runs with gradients recorded;
+  summed silently); during the Function's forward and backward, autograd's entry points (down to
+  the engine's ``run_backward``) are switched off, and a torch-function mode fails the case if
+  anything runs with gradients recorded (a graph built in forward to be differentiated later);
 * ``train`` used the submission's Function (its backward is counted), on data drawn for this run.
 """
 
@@ -16,7 +17,7 @@ from coursework_checks import Failure, need
 
 ASSIGNMENT = "04_custom_autograd_function"
 
-_STATE = {"inside": False, "recorded": None, "mode": None, "calls": {}}
+_STATE = {"inside": False, "recorded": None, "mode": None}
 
 
 def worker_setup():
@@ -53,6 +54,21 @@ def worker_setup():
                  "linearize"):
         guarded(torch.func, name)
 
+    variable = torch.autograd.variable.Variable
+    engine = variable._execution_engine
+
+    class Engine:  # the engine behind every backward pass, refused inside a Function
+        def run_backward(self, *args, **kwargs):
+            if state["inside"]:
+                raise RuntimeError("autograd's engine is switched off inside a Function while "
+                                   "grading: compute the gradients yourself, without autograd")
+            return engine.run_backward(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+    variable._execution_engine = Engine()
+
     class Recorded(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             if torch.is_grad_enabled() and state["inside"] and state["recorded"] is None:
@@ -81,18 +97,21 @@ def _own(y, name):
                         f"{name}Backward: the result must come from your Function")
 
 
-def _in_backward(call):
-    """Run a submission's backward with autograd switched off, and fail if it recorded a graph."""
+def _in_function(call, no_grad=True):
+    """Run a submission's forward or backward with autograd switched off, and fail if it
+    recorded anything for differentiation (an operation run with gradients on)."""
+    import contextlib
+
     import torch
 
     _STATE["inside"], _STATE["recorded"] = True, None
     try:
-        with torch.no_grad(), _STATE["mode"]():
+        with torch.no_grad() if no_grad else contextlib.nullcontext(), _STATE["mode"]():
             out = call()
     finally:
         _STATE["inside"] = False
     if _STATE["recorded"] is not None:
-        raise RuntimeError(f"backward ran {_STATE['recorded']} with gradients recorded "
+        raise RuntimeError(f"your Function ran {_STATE['recorded']} with gradients recorded "
                            "(torch.enable_grad?): compute the gradients yourself, without "
                            "autograd")
     return out
@@ -102,7 +121,7 @@ def _grads(y, v, n):
     """The submission's backward, called directly: n gradients as numpy arrays, raw shapes."""
     import torch
 
-    out = _in_backward(lambda: y.grad_fn.apply(torch.tensor(v)))
+    out = _in_function(lambda: y.grad_fn.apply(torch.tensor(v)))
     out = out if isinstance(out, tuple) else (out,)
     if len(out) < n:
         raise TypeError(f"backward returned {len(out)} gradients; forward has {n} inputs")
@@ -118,7 +137,7 @@ def probe_ste(ns, case):
 
     RoundSTE = _function(ns, "RoundSTE")
     x = torch.tensor(case["x"], requires_grad=True)
-    y = RoundSTE.apply(x)
+    y = _in_function(lambda: RoundSTE.apply(x), no_grad=False)
     _own(y, "RoundSTE")
     (gx,) = _grads(y, case["v"], 1)
     return {"value": y.detach().numpy(), "grad_x": gx}
@@ -129,7 +148,7 @@ def probe_linear_relu(ns, case):
 
     LinearReLU = _function(ns, "LinearReLU")
     x, W, b = (torch.tensor(case[k], requires_grad=True) for k in ("x", "W", "b"))
-    y = LinearReLU.apply(x, W, b)
+    y = _in_function(lambda: LinearReLU.apply(x, W, b), no_grad=False)
     _own(y, "LinearReLU")
     gx, gW, gb = _grads(y, case["v"], 3)
     return {"value": y.detach().numpy(), "grad_x": gx, "grad_W": gW, "grad_b": gb}
@@ -143,11 +162,11 @@ def probe_train(ns, case):
 
     def counted_forward(*args, **kwargs):
         counts["forward"] += 1
-        return forward(*args, **kwargs)
+        return _in_function(lambda: forward(*args, **kwargs), no_grad=False)
 
     def counted_backward(*args, **kwargs):
         counts["backward"] += 1
-        return _in_backward(lambda: backward(*args, **kwargs))
+        return _in_function(lambda: backward(*args, **kwargs))
 
     LinearReLU.forward, LinearReLU.backward = (staticmethod(counted_forward),
                                                staticmethod(counted_backward))
@@ -178,18 +197,19 @@ def expect_linear_relu(case):
             "grad_b": b.grad.numpy()}
 
 
-def xor_data(rng, n, angle):
-    """Points in a square, labelled by the sign of the product of their rotated coordinates:
-    four quadrants in a checkerboard, which no linear classifier separates."""
+def xor_data(rng, n, angle, centre):
+    """Points in a square, labelled by the sign of the product of their coordinates relative to
+    a centre, after a rotation: four quadrants in a checkerboard, which no linear classifier
+    separates (angle and centre drawn per run, so no fixed network fits them all)."""
     X = rng.uniform(-1, 1, (n, 2))
     c, s = np.cos(angle), np.sin(angle)
-    R = X @ np.array([[c, -s], [s, c]])
+    R = (X - centre) @ np.array([[c, -s], [s, c]])
     return X, (R[:, 0] * R[:, 1] > 0).astype(np.int64)
 
 
 def expect_train(case):
     rng = np.random.default_rng(int(case["test_seed"]))
-    X, y = xor_data(rng, 500, float(case["angle"]))
+    X, y = xor_data(rng, 500, float(case["angle"]), case["centre"])
     return {"X_test": X, "y_test": y}
 
 
@@ -245,9 +265,9 @@ def linear_relu_cases(rng=None):
 
 def train_cases(rng=None):
     rng = rng if rng is not None else np.random.default_rng(4403)
-    angle = rng.uniform(0, np.pi / 2)
-    X, y = xor_data(rng, 300, angle)
-    return [{"X": X, "y": y, "angle": np.array(angle),
+    angle, centre = rng.uniform(0, np.pi / 2), rng.uniform(-0.3, 0.3, 2)
+    X, y = xor_data(rng, 300, angle, centre)
+    return [{"X": X, "y": y, "angle": np.array(angle), "centre": centre,
              "test_seed": np.array(int(rng.integers(2**31)))}]
 
 
@@ -270,6 +290,6 @@ QUESTIONS = {
         "points": 2, "title": "train: a network of your LinearReLU on new data",
         "cases": train_cases, "probe": probe_train, "expect": expect_train,
         "compare": compare_train, "timeout": 60,
-        "describe": lambda c: f"{len(c['y'])} points of a rotated checkerboard",
+        "describe": lambda c: f"{len(c['y'])} points of a rotated, shifted checkerboard",
     },
 }
