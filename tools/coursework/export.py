@@ -61,6 +61,12 @@ def write_reports(results, out: Path, run: dict | None = None) -> None:
     fb = out / "feedback"
     fb.mkdir(exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    # a notebook graded again keeps the label an earlier run gave it (graded alone, it is
+    # labelled by its file name; in its class folder, by its path there)
+    known = {row["file"]: row["submission"].removeprefix("'")
+             for row in _read(out / "totals.csv") if row.get("file")}
+    for r in results:
+        r.submission = known.get(r.file, r.submission)
     grades, totals, replaced = [], [], set()
     for r in results:
         replaced |= {r.file, r.submission}
