@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade book-students pdf clean
+.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade check gradescope canvas report book-students pdf clean
 
 help:
 	@echo "make book           build the website into _build/html (offline, warnings are errors)"
@@ -14,6 +14,10 @@ help:
 	@echo "make figures        regenerate the figures in img/ from code"
 	@echo "make student        write the student release of the assignments to _build/student/"
 	@echo "make grade SUBMISSIONS=PATH   grade a notebook or a folder of notebooks"
+	@echo "make check NOTEBOOK=PATH      (students) run the public tests as the grader would"
+	@echo "make gradescope     one Gradescope autograder zip per assignment in _build/gradescope/"
+	@echo "make canvas ROSTER=PATH       Canvas gradebook CSV from _build/grades and a roster"
+	@echo "make report         class report _build/grades/report.html"
 	@echo "make book-students  build the website without exercise solutions"
 	@echo "make pdf            the PDF edition: _build/pdf/backprop-in-dags.pdf (also copied into the website)"
 	@echo "make setup          create .venv/ and install everything (every target calls it)"
@@ -70,7 +74,21 @@ student: setup
 
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/notebook-or-folder"; exit 2; }
-	$(PY) tools/coursework/coursework.py grade "$(SUBMISSIONS)" --out _build/grades
+	$(PY) tools/coursework/coursework.py grade "$(SUBMISSIONS)" --out _build/grades $(if $(SEED),--seed $(SEED))
+
+check: setup
+	@test -n "$(NOTEBOOK)" || { echo "usage: make check NOTEBOOK=path/to/notebook.ipynb"; exit 2; }
+	$(PY) tools/coursework/coursework.py check "$(NOTEBOOK)"
+
+gradescope: setup
+	$(PY) tools/coursework/coursework.py gradescope --out _build/gradescope
+
+canvas: setup
+	@test -n "$(ROSTER)" || { echo "usage: make canvas ROSTER=roster.csv (Student, ID, ..., submission)"; exit 2; }
+	$(PY) tools/coursework/coursework.py canvas --roster "$(ROSTER)" --grades _build/grades
+
+report: setup
+	$(PY) tools/coursework/coursework.py report --grades _build/grades
 
 book-students: setup
 	$(PY) tools/build_students_book.py

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from coursework_helpers import (TOY, feedback, grades, run_grader, scores, toy_assignments,
+from coursework_helpers import (TOY, feedback, grades, run_grader, toy_assignments,
                                 totals, with_cells)
 
 import matching
