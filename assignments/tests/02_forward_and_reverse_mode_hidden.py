@@ -52,16 +52,20 @@ def random_program(rng, n_in, m, n_ops=None):
             "outputs": np.asarray(outputs, dtype=np.int64), "x": rng.standard_normal(n_in)}
 
 
-def chain_program(rng, depth):
-    """Two inputs mixed once, then depth times c = c + tanh(c): a chain 2 * depth nodes deep."""
-    ops, args = [INPUT, INPUT, TANH, MUL], [(-1, -1), (-1, -1), (1, -1), (0, 2)]
-    cur = 3
+def chain_program(rng, depth, n_in=2, m=2):
+    """n_in inputs mixed into one node, then depth times c = c + tanh(c): a chain 2 * depth nodes
+    deep; the outputs are its last m nodes."""
+    ops, args = [INPUT] * n_in + [TANH, MUL], [(-1, -1)] * n_in + [(1, -1), (0, n_in)]
+    for k in range(2, n_in):
+        args.append((len(ops) - 1, k))
+        ops.append(ADD)
     for _ in range(depth):
-        ops += [TANH, ADD]
-        args += [(cur, -1), (cur, len(ops) - 2)]
         cur = len(ops) - 1
-    return {"ops": np.array(ops), "args": np.array(args), "n_in": np.array(2),
-            "outputs": np.array([cur, cur - 1]), "x": rng.standard_normal(2)}
+        ops += [TANH, ADD]
+        args += [(cur, -1), (cur, cur + 1)]
+    return {"ops": np.array(ops), "args": np.array(args), "n_in": np.array(n_in),
+            "outputs": np.arange(len(ops) - m, len(ops))[::-1].copy(),
+            "x": rng.standard_normal(n_in)}
 
 
 def program_of(case):
@@ -205,6 +209,7 @@ def jacobian_cases(wide):
         for _ in range(3):
             few, many = int(rng.integers(1, 4)), int(rng.integers(5, 9))
             out.append(random_program(rng, many, few) if wide else random_program(rng, few, many))
+        out.append(chain_program(rng, 1500, 3, 2) if wide else chain_program(rng, 1500, 2, 3))
         return out
     return cases
 
