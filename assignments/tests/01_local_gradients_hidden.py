@@ -12,8 +12,9 @@ import numpy as np
 from coursework_checks import need
 
 ASSIGNMENT = "01_local_gradients"
-# gradients are written by hand: no torch, and none of dagprop's ready-made operations
-BLOCK_MODULES = ("torch", "dagprop.ops", "dagprop.losses", "dagprop.nn", "dagprop.check")
+# gradients are written by hand: no torch (nor sympy, micrograd), none of dagprop's operations
+BLOCK_MODULES = ("torch", "sympy", "micrograd", "dagprop.ops", "dagprop.losses", "dagprop.nn",
+                 "dagprop.check")
 RTOL, ATOL = 1e-7, 1e-10  # float64 by hand agrees with torch to ~1e-14; finite differences do not
 
 

@@ -11,7 +11,8 @@ from coursework_checks import need
 
 ASSIGNMENT = "03_mlp_backprop_by_hand"
 # by hand: no torch, and none of dagprop's operations (a network of dagprop nodes would do the work)
-BLOCK_MODULES = ("torch", "dagprop.ops", "dagprop.losses", "dagprop.nn", "dagprop.check")
+BLOCK_MODULES = ("torch", "sympy", "micrograd", "dagprop.ops", "dagprop.losses", "dagprop.nn",
+                 "dagprop.check")
 
 
 def worker_setup():
