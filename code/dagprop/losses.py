@@ -100,8 +100,11 @@ class BCELoss(_PairLoss):
         if x is not None:
             # dL/dp = (p - t) / (p (1 - p)), every factor computed from the logits; the sigmoid
             # node then multiplies by the same p (1 - p), so dL/dx = p - t to a few roundings.
+            # Only 0 must be kept out of the division: p (1 - p) is accurate down to the tiniest
+            # normal number (torch's 1e-12 floor would cut the gradient off at |x| = 28).
             _, p_minus_t, s, s_neg = _logit_terms(x, t)
-            pn.grad += scale * p_minus_t / np.maximum(s * s_neg, _clamp_floor(np.result_type(p)))
+            floor = np.finfo(np.result_type(p)).tiny
+            pn.grad += scale * p_minus_t / np.maximum(s * s_neg, floor)
             tn.grad -= scale * x  # log(1 - p) - log(p) = -x
             return
         pn.grad += scale * (p - t) / np.maximum(p * (1 - p), _clamp_floor(np.result_type(p)))

@@ -217,9 +217,10 @@ class Power(_Binary):
         x, y, g = a.value, b.value, self.grad
         with np.errstate(divide="ignore", invalid="ignore"):
             ga = g * np.where(y == 0, 0.0, y * np.power(x, y - 1))
-            gb = 0.0
-            if b.kind != "constant":
-                gb = g * np.where((x == 0) & (y >= 0), 0.0, self.value * np.log(x))
+            if b.kind == "constant":  # x ** 2.5 or x ** array: no log needed
+                a.grad += unbroadcast(ga, np.shape(x))
+                return
+            gb = g * np.where((x == 0) & (y >= 0), 0.0, self.value * np.log(x))
         self._send(ga, gb)
 
 

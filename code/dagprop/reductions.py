@@ -80,6 +80,8 @@ class Sum(_Reduce):
         self.value = _keep_float(np.sum(x, axis=self._axes(), keepdims=self.keepdims), x)
 
     def backward(self):
+        if unreached(self):  # the integer 0 a backward pass starts at: nothing to send
+            return
         self.parents[0].grad += self._spread(self.grad)
 
 
@@ -92,6 +94,8 @@ class Mean(_Reduce):
         self.value = _keep_float(np.mean(x, axis=self._axes(), keepdims=self.keepdims), x)
 
     def backward(self):
+        if unreached(self):
+            return
         x = self.parents[0]
         n = np.size(x.value) // max(np.size(self.value), 1)
         x.grad += self._spread(self.grad) / max(n, 1)
