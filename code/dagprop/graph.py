@@ -73,6 +73,7 @@ class Graph:
         self.params = [n for n in order if isinstance(n, Param)]
         self.compute = [n for n in order if isinstance(n, Compute)]
         self._leaves = self.inputs + self.params + self.constants
+        self._graded = self.params + self.inputs
         self._shapes = None  # leaf shapes at the last forward pass that checked every node
         self._ids = None     # ids of all nodes, built the first time backward gets a non-output
         self._below = {}     # id(loss) -> compute nodes a gradient from loss reaches (see _below)
@@ -235,11 +236,12 @@ class Graph:
         # A leaf that no gradient reached still holds the integer 0: give it zeros of its value's
         # shape. A Python-float leaf gets a Python-float gradient (broadcasting may have made it
         # a 0-d array), so SGD keeps its value a Python float.
-        for c in self.params + self.inputs:
-            if unreached(c):
+        for c in self._graded:  # params + inputs
+            g = c.grad
+            if type(g) is int and g == 0:  # unreached(c), inlined: there may be many leaves
                 c.grad = zeros_like(c.value)
             elif type(c.value) is float:
-                c.grad = float(c.grad)
+                c.grad = float(g)
 
 
 def _checked_backward(below):
@@ -252,6 +254,8 @@ def _checked_backward(below):
 
 
 def _step_size(eta) -> float:
+    if type(eta) is float:
+        return eta
     if isinstance(eta, np.ndarray) and eta.ndim == 0:
         eta = eta[()]
     if not isinstance(eta, numbers.Real) or isinstance(eta, bool):

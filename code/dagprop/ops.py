@@ -92,8 +92,10 @@ class _Binary(Compute):
         if unreached(self):  # the integer 0 a backward pass starts at: nothing to send
             return
         a, b = self.parents
-        a.grad += unbroadcast(ga, np.shape(a.value))
-        b.grad += unbroadcast(gb, np.shape(b.value))
+        if a.kind != "constant":  # a constant keeps no gradient: sum nothing up for it
+            a.grad += unbroadcast(ga, np.shape(a.value))
+        if b.kind != "constant":
+            b.grad += unbroadcast(gb, np.shape(b.value))
 
 
 class Add(_Binary):
