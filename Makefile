@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade book-students clean
+.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade check gradescope canvas report book-students pdf clean
 
 help:
 	@echo "make book           build the website into _build/html (offline, warnings are errors)"
@@ -14,7 +14,12 @@ help:
 	@echo "make figures        regenerate the figures in img/ from code"
 	@echo "make student        write the student release of the assignments to _build/student/"
 	@echo "make grade SUBMISSIONS=PATH   grade a notebook or a folder of notebooks"
+	@echo "make check NOTEBOOK=PATH      (students) run the public tests as the grader would"
+	@echo "make gradescope     one Gradescope autograder zip per assignment in _build/gradescope/"
+	@echo "make canvas ROSTER=PATH       Canvas gradebook CSV from _build/grades and a roster"
+	@echo "make report         class report _build/grades/report.html"
 	@echo "make book-students  build the website without exercise solutions"
+	@echo "make pdf            the PDF edition: _build/pdf/backprop-in-dags.pdf (also copied into the website)"
 	@echo "make setup          create .venv/ and install everything (every target calls it)"
 
 setup: $(STAMP)
@@ -32,7 +37,7 @@ lint: setup
 
 # --- tests (owned pieces: engine tests, notebooks, website, coursework) ---
 # The website is built from the stored outputs first, so tests/test_website.py checks it in Chromium.
-test: setup lint book book-students
+test: setup lint book book-students pdf
 	@tools/ensure-system.sh chromium chromium
 	$(BIN)/pytest -q tests
 	$(MAKE) --no-print-directory test-notebooks
@@ -46,6 +51,14 @@ test-notebooks: setup
 # --- the website ---
 book: setup
 	$(BIN)/jupyter-book build --warningiserror --keep-going .
+
+# The PDF edition: one HTML page of the whole course printed by Debian's Chromium (tools/build_pdf.py),
+# then copied next to the website's pages, where the introduction links to it.
+pdf: setup
+	@tools/ensure-system.sh chromium chromium
+	@tools/ensure-system.sh pdftotext poppler-utils
+	$(PY) tools/build_pdf.py
+	@mkdir -p _build/html && cp _build/pdf/backprop-in-dags.pdf _build/html/
 
 figures: setup
 	$(PY) tools/make_figures.py
@@ -61,7 +74,21 @@ student: setup
 
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/notebook-or-folder"; exit 2; }
-	$(PY) tools/coursework/coursework.py grade "$(SUBMISSIONS)" --out _build/grades
+	$(PY) tools/coursework/coursework.py grade "$(SUBMISSIONS)" --out _build/grades $(if $(SEED),--seed $(SEED))
+
+check: setup
+	@test -n "$(NOTEBOOK)" || { echo "usage: make check NOTEBOOK=path/to/notebook.ipynb"; exit 2; }
+	$(PY) tools/coursework/coursework.py check "$(NOTEBOOK)"
+
+gradescope: setup
+	$(PY) tools/coursework/coursework.py gradescope --out _build/gradescope
+
+canvas: setup
+	@test -n "$(ROSTER)" || { echo "usage: make canvas ROSTER=roster.csv (Student, ID, ..., submission)"; exit 2; }
+	$(PY) tools/coursework/coursework.py canvas --roster "$(ROSTER)" --grades _build/grades
+
+report: setup
+	$(PY) tools/coursework/coursework.py report --grades _build/grades
 
 book-students: setup
 	$(PY) tools/build_students_book.py

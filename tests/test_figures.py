@@ -50,7 +50,29 @@ def test_path_figure_highlights_the_route_from_L_to_w0(fresh):
     assert svg.count('stroke="#d62728"') >= 2 * 6 - 1  # six nodes on the path, five edges
 
 
-def test_local_gradient_figure_labels_edges(fresh):
+def test_local_gradient_figure_labels_every_backward_arrow(fresh):
     svg = (fresh / "backprop-compgraph3.svg").read_text(encoding="utf-8")
     edges = re.findall(r'<g id="edge\d+" class="edge">(.*?)</g>', svg, re.DOTALL)
-    assert edges and all("<text" in e for e in edges), "every edge should carry its local gradient"
+    backward = [e for e in edges if 'stroke-dasharray' in e]
+    forward = [e for e in edges if 'stroke-dasharray' not in e]
+    # Six scalar ops with eleven parent edges: one forward arrow and one backward arrow each.
+    assert len(backward) == len(forward) == 11
+    assert all("<text" in e and 'stroke="#d62728"' in e for e in backward), (
+        "every backward arrow should be red and carry its local gradient")
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figure_text_is_sans_serif_and_large(fresh, name):
+    """Every label at 13 pt or more, in a sans-serif font (the book shows them at 30em or wider)."""
+    svg = (fresh / name).read_text(encoding="utf-8")
+    texts = re.findall(r'<text [^>]*font-family="([^"]+)" font-size="([\d.]+)"', svg)
+    assert texts
+    assert all("sans" in family.lower() for family, _ in texts)
+    assert min(float(size) for _, size in texts) >= 13
+
+
+def test_fanout_figure_draws_gradients_flowing_back(fresh):
+    svg = (fresh / "backprop-compgraph.svg").read_text(encoding="utf-8")
+    edges = re.findall(r'<g id="edge\d+" class="edge">(.*?)</g>', svg, re.DOTALL)
+    backward = [e for e in edges if 'stroke-dasharray' in e and 'stroke="#d62728"' in e]
+    assert len(backward) == len(edges) // 2 == 7  # one red arrow back along each of seven edges

@@ -64,6 +64,11 @@ def test_sync_rewrites_the_setup_cell_and_nothing_else(tmp_path):
     paths = [tmp_path / "chapters" / "c.ipynb", tmp_path / "assignments" / "a1" / "a.ipynb"]
     for p in paths:
         nbformat.write(_notebook("https://github.com/old/place"), p)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "pyproject.toml").write_text(
+        '[project.urls]\nHomepage = "https://github.com/old/place"\n'
+        'Source = "https://github.com/old/place/tree/main/code"\n')
+    (tmp_path / "CITATION.cff").write_text("title: T\nrepository-code: https://github.com/old/place\n")
 
     def run(*flags):
         return subprocess.run([sys.executable, str(TOOL), "--root", str(tmp_path), *flags],
@@ -77,3 +82,12 @@ def test_sync_rewrites_the_setup_cell_and_nothing_else(tmp_path):
         assert f"dagprop @ git+{new}#subdirectory=code" in nb.cells[1].source
         assert "old/place" in nb.cells[0].source and "old/place" in nb.cells[2].source
         assert nb.cells[1].metadata["tags"] == ["remove-cell"]
+    assert (tmp_path / "code" / "pyproject.toml").read_text() == (
+        f'[project.urls]\nHomepage = "{new}"\nSource = "{new}/tree/main/code"\n')
+    assert (tmp_path / "CITATION.cff").read_text() == f"title: T\nrepository-code: {new}\n"
+
+
+def test_package_and_citation_name_the_configured_repository():
+    for name in sync_repo_url.URL_LINES:
+        assert sync_repo_url.sync_file(ROOT, name, URL, write=False) is None, (
+            f"{name} names another repository than _config.yml: run `python tools/sync_repo_url.py`")

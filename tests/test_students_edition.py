@@ -9,11 +9,23 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html" / "chapters"
 STUDENTS = ROOT / "_build" / "students" / "_build" / "html" / "chapters"
-CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+
+def _numbered_chapters() -> list[Path]:
+    """The chapters of the numbered part of _toc.yml: each ends with exercises (the appendix,
+    optional reading, has none)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [c["file"] for part in toc.get("parts", []) if part.get("numbered")
+             for c in part["chapters"]]
+    return [ROOT / f"{f}.ipynb" for f in files]
+
+
+CHAPTERS = _numbered_chapters()
 
 
 def page_text(path: Path) -> str:

@@ -19,37 +19,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-HTML = ROOT / "_build" / "html"
-SHOTS = ROOT / "_build" / "screenshots"
-IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+from website_helpers import CHROMIUM_FLAGS, HTML, IN_CI, PAGES, ROOT, SHOTS
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
-
-
-def _toc_pages() -> list[str]:
-    """The documents in _toc.yml, root first, without suffix (e.g. 'chapters/01_loss_surfaces')."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    return [str(Path(p).with_suffix("")) for p in pages]
-
-
-PAGES = _toc_pages()
 
 
 def _source(page: str) -> Path | None:

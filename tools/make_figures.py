@@ -19,19 +19,22 @@ IMG = Path(__file__).resolve().parent.parent / "img"
 
 
 def fanout_figure():
-    """Node y feeds two nodes, so its gradient is the sum of two incoming terms."""
+    """Node y feeds two nodes, so its gradient is the sum of two incoming terms. Grey arrows are
+    the forward pass, dashed red ones the gradients flowing back."""
     g, _ = dp.examples.fanout()
-    return dp.draw(g)
+    return dp.draw(g, grad_edges=True)
 
 
 def single_neuron_path_figure():
-    """One sigmoid neuron with cross-entropy loss; the route from L back to w0 in red."""
+    """One sigmoid neuron with cross-entropy loss; the route from L back to w0 in red, its arrows
+    pointing the way the gradient travels."""
     g, n = dp.examples.single_neuron()
     return dp.draw(g, highlight_path=(n["w0"], n["L"]))
 
 
 def single_neuron_local_figure():
-    """The same neuron with each edge labelled by its local gradient d child / d parent."""
+    """The same neuron with each backward (red, dashed) arrow labelled by its local gradient
+    d child / d parent: the factor the gradient is multiplied by on its way down."""
     g, _ = dp.examples.single_neuron()
     return dp.draw(g, show_local=True)
 

@@ -1,4 +1,4 @@
-"""Copy the repository address from _config.yml into every notebook's Colab setup cell.
+"""Copy the repository address from _config.yml into every place that names it.
 
     python tools/sync_repo_url.py           # rewrite the notebooks that name another address
     python tools/sync_repo_url.py --check   # only report them; exit status 1 if there are any
@@ -8,7 +8,8 @@ from there. The first code cell of each notebook in chapters/ and assignments/ (
 ``remove-cell``) installs the engine on Colab with
 ``pip install "dagprop @ git+<url>#subdirectory=code"``; this script keeps ``<url>`` equal to the
 configured one. Nothing else in a notebook is touched. Every chapter must have the setup cell; an
-assignment without one is left alone.
+assignment without one is left alone. The package's links (``[project.urls]`` in code/pyproject.toml)
+and the citation file (``repository-code`` in CITATION.cff) are kept equal to it too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ NOTEBOOK_DIRS = ("chapters", "assignments")
 REQUIRED_IN = ("chapters",)  # folders whose notebooks must all start with the setup cell
 # The pip requirement inside the setup cell: dagprop @ git+<url>#subdirectory=code
 PIP_URL = re.compile(r"(dagprop @ git\+)([^\s\"'#]+)(#subdirectory=code)")
+
+
+# Other files that name the repository: a line per key, its value the address plus a fixed suffix.
+URL_LINES = {
+    "code/pyproject.toml": {"Homepage": "", "Source": "/tree/main/code", "Issues": "/issues"},
+    "CITATION.cff": {"repository-code": ""},
+}
 
 
 def configured_url(root: Path = ROOT) -> str:
@@ -81,6 +89,25 @@ def sync(path: Path, url: str, write: bool) -> str | None:
     return f"{path}: names {old}, _config.yml says {url}"
 
 
+def sync_file(root: Path, name: str, url: str, write: bool) -> str | None:
+    """Bring the address lines of one text file in line; a line describing the change, or None."""
+    path = root / name
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8")
+    new = text
+    for key, suffix in URL_LINES[name].items():
+        # key = "value" (TOML) or key: "value" / key: value (YAML)
+        pattern = re.compile(rf'^(\s*{re.escape(key)}\s*[:=]\s*"?)([^"\s]+)("?\s*)$', re.MULTILINE)
+        new = pattern.sub(lambda m, s=suffix: m.group(1) + url + s + m.group(3), new)
+    if new == text:
+        return None
+    if write:
+        path.write_text(new, encoding="utf-8")
+        return f"{path}: now names {url}"
+    return f"{path}: names another address than _config.yml's {url}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report only, change nothing")
@@ -93,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         if message:
             print(message)
             problems += args.check or "not the Colab setup cell" in message
+    for name in URL_LINES:
+        message = sync_file(args.root, name, url, write=not args.check)
+        if message:
+            print(message)
+            problems += args.check
     if args.check and problems:
         print("run `python tools/sync_repo_url.py` to rewrite the setup cells", file=sys.stderr)
     return 1 if problems else 0

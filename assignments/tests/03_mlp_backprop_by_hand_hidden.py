@@ -1,150 +1,242 @@
 """Hidden tests of assignment 03_mlp_backprop_by_hand (instructor only: never released).
 
-Weights are drawn by the grader for network shapes the notebook never uses; the reference is
-torch.autograd in float64, in the grader's process.
+A residual MLP with L2 weight decay, by hand in numpy. Networks (sizes, depth, batch) and data are
+drawn fresh for each grading run from the grader's generator; the reference is torch.autograd in
+float64, in the grader's process. Every gradient is compared with its exact shape, so a bias
+gradient that was not summed over the batch fails even where torch would have summed it silently.
 """
 
-import itertools
-
 import numpy as np
-from coursework_checks import need, switch_off_graphs
+from coursework_checks import need
 
 ASSIGNMENT = "03_mlp_backprop_by_hand"
-BLOCK_MODULES = ("torch",)  # the point is to derive the gradients by hand
+# by hand: no torch, and none of dagprop's operations (a network of dagprop nodes would do the work)
+BLOCK_MODULES = ("torch", "sympy", "micrograd", "dagprop.ops", "dagprop.losses", "dagprop.nn",
+                 "dagprop.check")
 
 
 def worker_setup():
-    """Switch dagprop's automatic differentiation off as well: no graph may do the work."""
-    switch_off_graphs("dagprop's graphs (dp.Graph, dp.topological_order) are switched off "
-                      "while grading: this assignment asks for the gradients by hand")
+    """Switch off dagprop's operations and graph loops, so no graph can do the work."""
+    import dagprop as dp
+    from coursework_checks import switch_off_graphs
+
+    switch_off_graphs("dagprop's graphs are switched off while grading: this assignment asks "
+                      "for the gradients by hand, with numpy")
+
+    def off(self, *args, **kwargs):
+        raise RuntimeError(f"dagprop's {type(self).__name__} is switched off while grading: this "
+                           "assignment asks for the gradients by hand, with numpy")
+
+    todo = list(dp.Compute.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.startswith("dagprop."):
+            cls.forward = cls.backward = off
 
 
-def _net_case(rng, sizes, n, scale=1.0):
-    case = {"X": rng.standard_normal((n, sizes[0])),
-            "y": rng.integers(0, sizes[-1], n).astype(np.int64)}
-    for t, (a, b) in enumerate(itertools.pairwise(sizes)):
-        case[f"W{t}"] = scale * rng.standard_normal((a, b)) / np.sqrt(a)
-        case[f"b{t}"] = 0.1 * rng.standard_normal(b)
+# --- networks as plain arrays: W_in, b_in, W1, b1, ..., W_out, b_out ----------------------------
+
+def n_blocks(case):
+    return sum(1 for k in case if k[0] == "W" and k[1:].isdigit())
+
+
+def params_of(case):
+    """The nested structure the notebook uses, built from a case's flat arrays (copies)."""
+    return {"W_in": case["W_in"].copy(), "b_in": case["b_in"].copy(),
+            "blocks": [(case[f"W{t}"].copy(), case[f"b{t}"].copy())
+                       for t in range(1, n_blocks(case) + 1)],
+            "W_out": case["W_out"].copy(), "b_out": case["b_out"].copy()}
+
+
+def _flat(params, what):
+    """A submission's nested parameters (or gradients) as flat named arrays, checked on the way."""
+    if not isinstance(params, dict):
+        raise TypeError(f"{what} should be a dict like params, got {type(params).__name__}")
+    for key in ("W_in", "b_in", "blocks", "W_out", "b_out"):
+        if key not in params:
+            raise KeyError(f"{what} has no key {key!r} (it must have the keys of params)")
+    out = {k: params[k] for k in ("W_in", "b_in", "W_out", "b_out")}
+    blocks = params["blocks"]
+    if not isinstance(blocks, (list, tuple)):
+        raise TypeError(f"{what}['blocks'] should be a list of pairs, got "
+                        f"{type(blocks).__name__}")
+    for t, pair in enumerate(blocks, 1):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TypeError(f"{what}['blocks'][{t - 1}] should be a pair (dW, db)")
+        out[f"W{t}"], out[f"b{t}"] = pair
+    return out
+
+
+def net_case(rng, d, k, c, blocks, n, lam, out_scale=1.0):
+    case = {"X": rng.standard_normal((n, d)), "y": rng.integers(0, c, n).astype(np.int64),
+            "lam": np.array(lam),
+            "W_in": rng.standard_normal((d, k)) / np.sqrt(d), "b_in": 0.1 * rng.standard_normal(k)}
+    for t in range(1, blocks + 1):
+        case[f"W{t}"] = rng.standard_normal((k, k)) / np.sqrt(k)
+        case[f"b{t}"] = 0.1 * rng.standard_normal(k)
+    case["W_out"] = out_scale * rng.standard_normal((k, c)) / np.sqrt(k)
+    case["b_out"] = 0.1 * rng.standard_normal(c)
     return case
 
 
-def _params(case):
-    k = sum(1 for key in case if key.startswith("W"))
-    return [(case[f"W{t}"].copy(), case[f"b{t}"].copy()) for t in range(k)]
-
-
 def _describe(case):
-    if "logits" in case:
-        return f"logits of shape {case['logits'].shape}, largest |logit| {abs(case['logits']).max():.0f}"
-    sizes = [case["W0"].shape[0]] + [case[f"W{t}"].shape[1] for t in range(len(_params(case)))]
-    return f"layer sizes {sizes}, batch of {len(case['y'])}"
+    d, k = case["W_in"].shape
+    c = case["W_out"].shape[1]
+    s = (f"{d} inputs, width {k}, {n_blocks(case)} residual blocks, {c} classes, "
+         f"batch of {len(case['y'])}, lam {float(case['lam']):g}")
+    if "steps" in case:
+        s += f", {int(case['steps'])} steps of learning rate {float(case['lr']):g}"
+    return s
 
 
 # --- the worker side ----------------------------------------------------------------------------
 
-def _logits(ns, case):
-    cache = need(ns, "forward")(_params(case), case["X"].copy())
+def _cache(ns, case):
+    cache = need(ns, "forward")(params_of(case), case["X"].copy())
     if not isinstance(cache, dict) or "logits" not in cache:
         raise TypeError("forward should return a dict (the cache) with the key 'logits'")
     return cache
 
 
 def probe_forward(ns, case):
-    return {"logits": _logits(ns, case)["logits"]}
+    return {"logits": _cache(ns, case)["logits"]}
 
 
 def probe_loss(ns, case):
-    out = need(ns, "softmax_cross_entropy")(case["logits"].copy(), case["y"].copy())
-    if not isinstance(out, tuple) or len(out) != 2:
-        raise TypeError("softmax_cross_entropy should return a pair (loss, dlogits)")
-    return {"loss": out[0], "dlogits": out[1]}
+    logits = _cache(ns, case)["logits"]
+    loss = need(ns, "total_loss")(params_of(case), logits, case["y"].copy(), float(case["lam"]))
+    return {"loss": loss}
 
 
 def probe_backward(ns, case):
-    cache = _logits(ns, case)
-    grads = need(ns, "backward")(_params(case), cache, case["y"].copy())
-    k = len(_params(case))
-    if not isinstance(grads, (list, tuple)) or len(grads) != k:
-        raise TypeError(f"backward should return a list of {k} pairs (dW, db), one per layer")
-    out = {}
-    for t, pair in enumerate(grads):
-        out[f"dW{t + 1}"], out[f"db{t + 1}"] = pair
-    return out
+    cache = _cache(ns, case)
+    grads = need(ns, "backward")(params_of(case), cache, case["y"].copy(), float(case["lam"]))
+    got = _flat(grads, "the gradients")
+    if len(got) != 4 + 2 * n_blocks(case):
+        raise ValueError(f"backward returned gradients for {len(got) // 2 - 2} blocks; the "
+                         f"network has {n_blocks(case)}")
+    return got
+
+
+def probe_train(ns, case):
+    trained = need(ns, "train")(params_of(case), case["X"].copy(), case["y"].copy(),
+                                float(case["lam"]), float(case["lr"]), int(case["steps"]))
+    return _flat(trained, "train's result")
 
 
 # --- the grader side -----------------------------------------------------------------------------
 
-def _torch_net(case):
+def torch_loss(case, values=None):
+    """The parameters as leaf tensors, the logits and the loss (cross-entropy plus weight decay)."""
     import torch
 
-    params = [(torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True))
-              for W, b in _params(case)]
-    h = torch.tensor(case["X"])
-    for t, (W, b) in enumerate(params):
-        h = h @ W + b
-        if t < len(params) - 1:
-            h = torch.relu(h)
-    loss = torch.nn.functional.cross_entropy(h, torch.tensor(case["y"]))
-    return params, h, loss
+    values = values or case
+    names = ["W_in", "b_in"] + [f"{w}{t}" for t in range(1, n_blocks(case) + 1)
+                                for w in "Wb"] + ["W_out", "b_out"]
+    p = {k: torch.tensor(values[k], requires_grad=True) for k in names}
+    h = torch.relu(torch.tensor(case["X"]) @ p["W_in"] + p["b_in"])
+    for t in range(1, n_blocks(case) + 1):
+        h = h + torch.tanh(h @ p[f"W{t}"] + p[f"b{t}"])
+    logits = h @ p["W_out"] + p["b_out"]
+    decay = sum((w**2).sum() for k, w in p.items() if k.startswith("W"))
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(case["y"]))
+    return p, logits, loss + float(case["lam"]) / 2 * decay
 
 
 def expect_forward(case):
-    return {"logits": _torch_net(case)[1].detach().numpy()}
+    return {"logits": torch_loss(case)[1].detach().numpy()}
 
 
 def expect_loss(case):
-    import torch
-
-    z = torch.tensor(case["logits"], requires_grad=True)
-    loss = torch.nn.functional.cross_entropy(z, torch.tensor(case["y"]))
-    loss.backward()
-    return {"loss": loss.detach().numpy(), "dlogits": z.grad.numpy()}
+    return {"loss": torch_loss(case)[2].detach().numpy()}
 
 
 def expect_backward(case):
-    params, _, loss = _torch_net(case)
+    p, _, loss = torch_loss(case)
     loss.backward()
-    out = {}
-    for t, (W, b) in enumerate(params):
-        out[f"dW{t + 1}"], out[f"db{t + 1}"] = W.grad.numpy(), b.grad.numpy()
-    return out
+    return {k: t.grad.numpy() for k, t in p.items()}
 
 
-def _loss_cases():
-    rng = np.random.default_rng(3302)
-    cases = []
-    for shape, scale in [((6, 4), 1.0), ((1, 3), 2.0), ((5, 3), 500.0)]:
-        cases.append({"logits": scale * rng.standard_normal(shape),
-                      "y": rng.integers(0, shape[1], shape[0]).astype(np.int64)})
+def expect_train(case):
+    values = {k: v for k, v in case.items()}
+    for _ in range(int(case["steps"])):
+        p, _, loss = torch_loss(case, values)
+        loss.backward()
+        values.update({k: (t - float(case["lr"]) * t.grad).detach().numpy()
+                       for k, t in p.items()})
+    return {k: values[k] for k in p}
+
+
+def _sizes(rng):
+    d, c = (int(v) for v in rng.integers(2, 6, 2))
+    return d, int(rng.integers(4, 12)), c
+
+
+def forward_cases(rng=None):
+    rng = rng if rng is not None else np.random.default_rng(3301)
+    return [net_case(rng, *_sizes(rng), blocks, int(rng.integers(1, 10)), 0.0)
+            for blocks in (0, 1, 3)]
+
+
+def loss_cases(rng=None):
+    rng = rng if rng is not None else np.random.default_rng(3302)
+    cases = [net_case(rng, *_sizes(rng), 1, int(rng.integers(2, 10)), lam)
+             for lam in (0.0, float(rng.uniform(0.01, 0.5)))]
+    # logits in the thousands: exp overflows unless the largest logit is taken out first
+    cases.append(net_case(rng, *_sizes(rng), 1, 6, 0.1, out_scale=rng.uniform(800, 2000)))
     return cases
 
 
-def _cases(seed, specs):
-    def cases():
-        rng = np.random.default_rng(seed)
-        return [_net_case(rng, sizes, n) for sizes, n in specs]
-    return cases
+def backward_plain_cases(rng=None):
+    rng = rng if rng is not None else np.random.default_rng(3303)
+    return [net_case(rng, *_sizes(rng), 0, n, float(rng.uniform(0.01, 0.5)))
+            for n in (int(rng.integers(2, 12)), 1)]
+
+
+def backward_residual_cases(rng=None):
+    rng = rng if rng is not None else np.random.default_rng(3304)
+    return [net_case(rng, *_sizes(rng), blocks, n, lam)
+            for blocks, n, lam in [(1, int(rng.integers(2, 12)), 0.0),
+                                   (3, int(rng.integers(2, 12)), float(rng.uniform(0.01, 0.5))),
+                                   (2, 1, 0.1)]]
+
+
+def train_cases(rng=None):
+    """Fresh data (two noisy classes around random centres) and a fresh initialisation: the
+    result is compared with the same gradient descent run with torch."""
+    rng = rng if rng is not None else np.random.default_rng(3305)
+    case = net_case(rng, 2, int(rng.integers(6, 12)), 3, 2, int(rng.integers(40, 80)), 1e-3)
+    centres = 2 * rng.standard_normal((3, 2))
+    case["X"] = centres[case["y"]] + 0.5 * rng.standard_normal(case["X"].shape)
+    case.update(lr=np.array(rng.uniform(0.05, 0.2)), steps=np.array(int(rng.integers(20, 40))))
+    return [case]
 
 
 QUESTIONS = {
     "forward": {
-        "points": 2, "title": "forward: logits of a batch",
+        "points": 1, "title": "forward: logits of the residual network",
         "probe": probe_forward, "expect": expect_forward, "describe": _describe,
-        "cases": _cases(3301, [([3, 5, 2], 7), ([2, 16, 16, 3], 9), ([4, 6, 5], 1)]),
+        "cases": forward_cases,
     },
-    "softmax_cross_entropy": {
-        "points": 2, "title": "softmax_cross_entropy: loss and its gradient",
+    "total_loss": {
+        "points": 2, "title": "total_loss: cross-entropy plus weight decay, stable",
         "probe": probe_loss, "expect": expect_loss, "describe": _describe,
-        "cases": _loss_cases,
+        "cases": loss_cases,
     },
-    "backward_one_hidden": {
-        "points": 3, "title": "backward: one hidden layer",
+    "backward_plain": {
+        "points": 2, "title": "backward: no residual block, with weight decay",
         "probe": probe_backward, "expect": expect_backward, "describe": _describe,
-        "cases": _cases(3303, [([3, 5, 2], 8), ([4, 10, 3], 1)]),
+        "cases": backward_plain_cases,
     },
-    "backward_deep": {
-        "points": 3, "title": "backward: three hidden layers",
+    "backward_residual": {
+        "points": 3, "title": "backward: through residual blocks",
         "probe": probe_backward, "expect": expect_backward, "describe": _describe,
-        "cases": _cases(3304, [([2, 8, 8, 8, 3], 12), ([5, 6, 4, 7, 4], 3)]),
+        "cases": backward_residual_cases,
+    },
+    "train": {
+        "points": 2, "title": "train: gradient descent with your backward",
+        "probe": probe_train, "expect": expect_train, "describe": _describe,
+        "cases": train_cases, "rtol": 1e-6, "atol": 1e-8,
     },
 }

@@ -7,7 +7,7 @@
     g = dp.Graph(L); g.forward(); g.backward(L); g.sgd(0.1)
 """
 
-from . import data, examples, nn, style
+from . import cost, data, examples, nn, style
 from .check import GradcheckError, GradcheckReport, gradcheck, numerical_grad
 from .draw import draw, path_between
 from .graph import (Compute, Constant, Graph, Input, Node, Param, as_value, detect_anomaly,
@@ -24,5 +24,5 @@ __all__ = [
     "softmax", "log_softmax", "transpose", "reshape", "unbroadcast", "mse_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "draw",
     "path_between", "gradcheck", "GradcheckReport", "GradcheckError", "numerical_grad", "nn",
-    "data", "examples", "style",
+    "data", "examples", "style", "cost",
 ]

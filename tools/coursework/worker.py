@@ -1,41 +1,48 @@
 """The grading worker: runs one submission's code in its own process and answers the grader.
 
-The grader starts this script as a subprocess, sends one JSON request per line on stdin and reads
-one JSON reply per line. Requests:
+The grader starts this script (``python -I``, with a clean environment) as a subprocess, sends one
+JSON request per line on stdin and reads one JSON reply per line. Requests:
 
-    {"cmd": "init", "hidden": PATH, "memory_mb": N}   import the assignment's hidden tests file
-    {"cmd": "exec", "code": SOURCE, "label": "cell 3"} run one code cell of the submission
-    {"cmd": "probe", "question": NAME, "inputs": B64, "cases": K}
-                                                      call the submission on the grader's inputs
+    {"cmd": "init", "hidden": PATH, "memory_mb": N, "sandbox": {...}, "protect": [...]}
+                          import the hidden tests, keep only the probes, lock the process in
+    {"cmd": "exec", "code": SOURCE, "label": "..."}   run one code cell of the submission
+    {"cmd": "probe", "question": NAME, "inputs": B64, "cases": K, "recursion_limit": N}
+                          call the submission on the grader's inputs
 
 Arrays travel inside the messages, as base64 of a ``numpy.savez`` archive: the grader's inputs
-in the request, the submission's outputs in the reply. No file is shared with the grader or with
-other submissions, so none can be swapped for a pipe, a link or someone else's answers. The
-grader loads the outputs with ``allow_pickle=False`` and compares them with its own reference
-results. Nothing this process says is trusted: a submission that patches numpy or builtins here
-only changes what it reports, and the comparison happens in the grader's process.
+in the request, the submission's outputs in the reply. Nothing this process says is trusted: the
+comparison with the references happens in the grader's process.
 
-The worker keeps only what runs next to the submission: each question's ``probe``. Everything
-else in the hidden tests file (how the inputs are drawn, the reference implementations) is
-deleted before the first cell runs, so a submission that searches the process (stack frames,
-``gc.get_objects()``) finds no reference to answer with.
-
-The submission's prints go to /dev/null and its stdin is empty; requests and replies use private
-copies of the original stdin and stdout, so a submission cannot break the protocol by accident.
+The worker keeps only what runs next to the submission: each question's ``probe``, rebuilt as a
+function whose globals hold just the names that question's probe needs (so a frame of a probe,
+``sys._getframe(1).f_globals``, shows nothing of the other questions); everything else in the
+hidden tests file (the inputs' recipes, ``expect``, ``QUESTIONS``) is deleted before the first
+cell runs. Blocked modules (``BLOCK_MODULES``) are blocked before anything is imported: a
+top-level name cannot be imported at all, a dotted one (``dagprop.ops``) is replaced by a stub
+whose every attribute raises when used, so its package still imports. Their files are covered
+or unreadable once the process is locked in (sandbox.py), so no reload brings them back.
 """
 
+import ast
 import base64
 import builtins
 import gc
-import io
 import importlib.abc
+import importlib.machinery
 import importlib.util
+import io
 import json
 import linecache
 import os
 import sys
 import traceback
 import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # python -I leaves it out
+
+import sandbox  # noqa: E402
+
+_setrecursionlimit, _getrecursionlimit = sys.setrecursionlimit, sys.getrecursionlimit
 
 
 def _private_channels():
@@ -48,16 +55,56 @@ def _private_channels():
     return os.fdopen(request_fd, "r"), os.fdopen(reply_fd, "w", buffering=1)
 
 
-class _Blocker(importlib.abc.MetaPathFinder):
-    """Refuse imports of the modules an assignment forbids (torch where the task is by hand)."""
+class _Off:
+    """What a blocked module's attribute is: anything done with it raises."""
+
+    def __init__(self, what, why):
+        self._what, self._why = what, why
+
+    def _refuse(self, *args, **kwargs):
+        raise RuntimeError(f"{self._what} is switched off while grading {self._why}")
+
+    __call__ = _refuse
+
+    def __mro_entries__(self, bases):
+        raise TypeError(f"{self._what} is switched off while grading {self._why} "
+                        "(it cannot be subclassed)")
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._refuse()
+
+
+class _Blocker(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Refuse the modules an assignment forbids: a top-level name raises ImportError; a dotted
+    name becomes a stub module (its package may import it; nothing in it works)."""
 
     def __init__(self, names, assignment):
-        self.names, self.assignment = set(names), assignment
+        self.names, self.assignment = tuple(names), assignment
+
+    def _blocked(self, fullname):
+        return next((n for n in self.names if fullname == n or fullname.startswith(n + ".")),
+                    None)
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0] in self.names:
+        name = self._blocked(fullname)
+        if name is None:
+            return None
+        if "." not in name:
             raise ImportError(f"{fullname} is switched off while grading {self.assignment}: "
                               "this assignment asks for the computation by hand")
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=False)
+
+    def create_module(self, spec):
+        why = (f"{self.assignment}: write this part yourself ({spec.name} is the engine's own "
+               "solution)")
+        mod = types.ModuleType(spec.name)
+        mod.__getattr__ = lambda attr: _Off(f"{spec.name}.{attr}", why)
+        return mod
+
+    def exec_module(self, module):
+        pass
 
 
 def _short_error(exc: BaseException, filename_prefix: str = "<") -> str:
@@ -85,7 +132,7 @@ def _strip_magics(code: str) -> str:
 
 def main():
     requests, out = _private_channels()
-    state = {"probes": None, "ns": None}
+    state = {"probes": {}, "ns": None}
     # Python objects the worker needs later, kept before the submission can replace them.
     _json_dumps, _json_loads, _readline = json.dumps, json.loads, requests.readline
 
@@ -100,8 +147,13 @@ def main():
         req = _json_loads(line)
         cmd = req["cmd"]
         if cmd == "init":
-            _init(req, state)
-            reply(ok=True, sandbox=state["sandbox"])
+            try:
+                _init(req, state)
+            except Exception as e:  # noqa: BLE001 - said to the grader, which gives up
+                reply(ok=False, error=f"the worker could not start: {type(e).__name__}: {e}",
+                      layers={"isolated": False})
+                return
+            reply(ok=True, layers=state["layers"])
         elif cmd == "exec":
             try:
                 src, name = _strip_magics(req["code"]), f"<{req['label']}>"
@@ -117,175 +169,130 @@ def main():
             reply(ok=False, error=f"unknown command {cmd!r}")
 
 
+def _declared(path: str, name: str, default):
+    """A literal assigned at the top level of the hidden tests file, read without running it."""
+    if not path:
+        return default
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name
+                                                for t in node.targets):
+            return ast.literal_eval(node.value)
+    return default
+
+
 def _init(req, state):
-    if req.get("memory_mb"):
-        try:
-            import resource
-            limit = int(req["memory_mb"]) * 2**20
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            # and no file larger than that (the sandbox confines writes to its own folder)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-        except (ImportError, ValueError, OSError):
-            pass  # some systems (macOS) refuse an address-space limit: grade without one
     os.environ.setdefault("MPLBACKEND", "Agg")
-    spec = importlib.util.spec_from_file_location("coursework_hidden", req["hidden"])
-    hidden = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hidden)
-    blocked = getattr(hidden, "BLOCK_MODULES", ())
-    for name in blocked:
-        for mod in [m for m in sys.modules if m.split(".")[0] == name]:
-            del sys.modules[mod]
-    if blocked:
-        sys.meta_path.insert(0, _Blocker(blocked, hidden.ASSIGNMENT))
-    if hasattr(hidden, "worker_setup"):
-        hidden.worker_setup()
-    state["probes"] = _only_probes(hidden)
-    del hidden, spec
+    hidden_path = req.get("hidden")
+    blocked = tuple(_declared(hidden_path, "BLOCK_MODULES", ()))
+    assignment = _declared(hidden_path, "ASSIGNMENT", "this assignment")
+    for mod in [m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in blocked)]:
+        del sys.modules[mod]
+    if blocked:  # before anything is imported, so no blocked module is ever in this process
+        sys.meta_path.insert(0, _Blocker(blocked, assignment))
+    if hidden_path:
+        spec = importlib.util.spec_from_file_location("coursework_hidden", hidden_path)
+        hidden = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(hidden)
+        if hasattr(hidden, "worker_setup"):
+            hidden.worker_setup()
+        state["probes"] = _only_probes(hidden)
+        del hidden, spec
     gc.collect()  # the deleted functions reference each other: free them now
     linecache.clearcache()  # a warning while loading would have kept the file's lines here
-    import dagprop  # noqa: F401 - imported before the sandbox, which also needs its folder
-    state["sandbox"] = (_sandbox(os.getcwd(), req.get("protect", []), blocked)
-                        if req.get("sandbox") else "off: switched off by the grader's options")
+    try:
+        import dagprop  # noqa: F401 - imported before the sandbox, which needs its folder
+    except ImportError:
+        pass
+    sb = req.get("sandbox") or {}
+    if sb.get("off"):
+        state["layers"] = {"isolated": False, "landlock": "off: --no-sandbox",
+                           "uid": "off: --no-sandbox", "environment": "clean"}
+        sandbox.set_limits(req.get("memory_mb"))
+    else:
+        state["layers"] = sandbox.lock_in(os.getcwd(), req.get("protect", []), blocked,
+                                          dict(sb, memory_mb=req.get("memory_mb")))
     # The namespace the submission's cells run in, like a notebook's.
     state["ns"] = {"__name__": "__main__", "__builtins__": builtins,
                    "display": lambda *a, **k: None}
 
 
+def _needed(fn, env) -> list:
+    """Names of ``env`` that the code of ``fn`` (and the functions nested in it) refers to."""
+    names, codes = [], [fn.__code__]
+    while codes:
+        code = codes.pop()
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        names += [n for n in code.co_names if n in env]
+    return names
+
+
 def _only_probes(hidden) -> dict:
-    """Each question's probe; every global of the hidden tests module that no probe uses is
-    deleted, so the grader's side of the file (the seeds that draw the inputs, the reference
-    implementations) does not stay in this process for a submission to find."""
-    probes = {q: v["probe"] for q, v in hidden.QUESTIONS.items()}
-    env, keep, todo = vars(hidden), set(), list(probes.values())
-    while todo:  # the globals the probes use, and those their helpers use in turn
-        obj = todo.pop()
-        if not isinstance(obj, types.FunctionType):
-            continue
-        for cell in obj.__closure__ or ():
-            try:
-                todo.append(cell.cell_contents)
-            except ValueError:  # a cell not filled yet
-                pass
-        todo += list(obj.__defaults__ or ()) + list((obj.__kwdefaults__ or {}).values())
-        codes = [obj.__code__]
-        while codes:
-            code = codes.pop()
-            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
-            for name in code.co_names:
-                if name in env and name not in keep:
-                    keep.add(name)
-                    todo.append(env[name])
+    """Each question's probe, rebuilt (with the functions of the hidden tests it uses) over a
+    globals dict of its own holding only what that probe needs. Every global of the module
+    that no probe uses is deleted, so the grader's side of the file (the recipes of the
+    inputs, the reference implementations, QUESTIONS) does not stay in this process."""
+    env = vars(hidden)
+    probes, keep = {}, set()
+    for q, spec in hidden.QUESTIONS.items():
+        g = {"__builtins__": builtins, "__name__": f"probe_{q}"}
+        memo = {}
+
+        def conv(obj, g=g, memo=memo):
+            if isinstance(obj, types.FunctionType) and obj.__globals__ is env:
+                if id(obj) in memo:
+                    return memo[id(obj)]
+                cells = []
+                for c in obj.__closure__ or ():
+                    try:
+                        cells.append(c.cell_contents)
+                    except ValueError:
+                        cells.append(c)
+                closure = tuple(c if isinstance(c, types.CellType) else types.CellType(conv(c))
+                                for c in cells) or None
+                new = types.FunctionType(obj.__code__, g, obj.__name__,
+                                         tuple(conv(d) for d in obj.__defaults__ or ()) or None,
+                                         closure)
+                new.__kwdefaults__ = {k: conv(v) for k, v in (obj.__kwdefaults__ or {}).items()}
+                new.__kwdefaults__ = new.__kwdefaults__ or None
+                memo[id(obj)] = new
+                for name in _needed(obj, env):
+                    if name not in g and name != "QUESTIONS":
+                        keep.add(name)
+                        g[name] = None  # (mutual recursion)
+                        g[name] = conv(env[name])
+                for c in cells:
+                    if isinstance(c, types.FunctionType):
+                        conv(c)
+                return new
+            return obj
+
+        probes[q] = conv(spec["probe"])
     for name in [k for k in env if k not in keep and not k.startswith("__")]:
         del env[name]
     return probes
 
 
-# --- the sandbox: Landlock (Linux 5.13 and later) -----------------------------------------------
-#
-# Once the hidden tests are loaded, the worker gives up, for itself and every process it starts,
-# all access to files except: reading the Python installation, the packages the notebooks import
-# (minus the assignment's BLOCK_MODULES) and a few system folders, and everything inside its own
-# working folder. So a submission cannot read the masters, the hidden tests or other students'
-# notebooks, cannot write outside its folder (the grades, the grader's code), and on kernels with
-# Landlock ABI 6 cannot send signals to the grader. Where Landlock is missing it says why, and the
-# grader reports that it graded without it.
-
-_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1, 2, 4, 8
-_READ = _EXECUTE | _READ_FILE | _READ_DIR
-_SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys")
-_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
-
-
-def _sandbox(cwd: str, protect: list, blocked) -> str:
-    import ctypes
-
-    if not sys.platform.startswith("linux"):  # the syscall numbers below are Linux's
-        return f"off: Landlock is a Linux feature, this is {sys.platform}"
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        abi = libc.syscall(ctypes.c_long(444), None, ctypes.c_long(0), ctypes.c_long(1))
-    except (OSError, AttributeError):
-        return "off: the system offers no Landlock"
-    if abi < 1:
-        return "off: the kernel offers no Landlock (Linux 5.13 or later, with Landlock enabled)"
-    every = (1 << 13) - 1 | (1 << 13 if abi >= 2 else 0) | (1 << 14 if abi >= 3 else 0)
-    file_rights = _EXECUTE | _WRITE_FILE | _READ_FILE | (1 << 14 if abi >= 3 else 0)
-    roots = {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
-    files = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
-    roots |= {os.path.dirname(os.path.realpath(f)) for f in files
-              if isinstance(f, str) and os.path.isabs(f)}  # (torch.ops says "_ops.py")
-    rules = {p: _READ for p in _SYSTEM if os.path.isdir(p)}
-    for root in roots:
-        names = set(os.listdir(root)) if os.path.isdir(root) else set()
-        hidden = {n for n in names if _top_name(n) in blocked}
-        if any(_top_name(part) in blocked for part in root.split(os.sep)):
-            continue  # inside a blocked package
-        if hidden:  # list the folder, read all in it but the blocked packages
-            rules[root] = rules.get(root, 0) | _READ_DIR
-            for n in names - hidden:
-                rules[os.path.join(root, n)] = _READ
-        else:
-            rules[root] = _READ
-    for p in rules:
-        for secret in protect:
-            if os.path.commonpath([p, os.path.realpath(secret)]) == p:  # p holds the secret
-                return f"off: {p} would be readable and holds {secret}"
-    rules.update({d: _READ_FILE | _WRITE_FILE for d in _DEVICES if os.path.exists(d)})
-    rules[os.path.realpath(cwd)] = every
-
-    class RulesetAttr(ctypes.Structure):
-        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64),
-                    ("scoped", ctypes.c_uint64)]
-
-    class PathBeneath(ctypes.Structure):
-        _pack_ = 1
-        _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
-
-    def call(nr, *args):
-        r = libc.syscall(ctypes.c_long(nr), *args)
-        if r < 0:
-            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-        return r
-
-    size = 8 if abi < 4 else 16 if abi < 6 else 24
-    attr = RulesetAttr(every, 0, 3 if abi >= 6 else 0)  # scoped: signals, abstract sockets
-    try:
-        ruleset = call(444, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
-        for path, rights in rules.items():
-            try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                continue
-            rights &= every if os.path.isdir(path) else file_rights
-            call(445, ctypes.c_int(ruleset), ctypes.c_int(1),
-                 ctypes.byref(PathBeneath(rights, fd)), ctypes.c_uint32(0))
-            os.close(fd)
-        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, which Landlock requires
-            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-        call(446, ctypes.c_int(ruleset), ctypes.c_uint32(0))
-        os.close(ruleset)
-    except OSError as e:
-        return f"off: Landlock refused the rules ({e})"
-    return f"on: Landlock ABI {abi}"
-
-
-def _top_name(name: str) -> str:
-    """'torch' for torch, torch.libs and torch-2.1.dist-info."""
-    return name.split("-")[0].split(".")[0]
-
-
 def _probe(req, state):
     import numpy as np
 
-    probe = state["probes"][req["question"]]
+    probe = state["probes"].pop(req["question"], None)  # each question is asked once
+    if probe is None:
+        return {"ok": True, "errors": ["the question was already asked"] * req["cases"],
+                "outputs": ""}
     with np.load(io.BytesIO(base64.b64decode(req["inputs"])), allow_pickle=False) as f:
         flat = {k: f[k] for k in f.files}
+    limit = req.get("recursion_limit")
     results, errors = {}, []
     for i in range(req["cases"]):
         prefix = f"c{i}."
         case = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
         try:
-            got = probe(state["ns"], case)
+            if limit:
+                got = _limited(probe, state["ns"], case, int(limit))
+            else:
+                got = probe(state["ns"], case)
             for key, val in got.items():
                 arr = np.asarray(val)
                 if arr.dtype.kind not in "biuf":
@@ -306,6 +313,34 @@ def _probe(req, state):
         np.savez(buf)
         outputs = base64.b64encode(buf.getvalue()).decode()
     return {"ok": True, "errors": errors, "outputs": outputs}
+
+
+def _refuse_limit(n):
+    raise RuntimeError("the recursion limit cannot be changed while this question is graded: "
+                       "the question asks for a solution without recursion")
+
+
+def _limited(probe, ns, case, limit):
+    """Call the probe with at most ``limit`` frames of recursion on top of the current stack;
+    sys.setrecursionlimit is switched off meanwhile, and a change of the limit fails the case."""
+    depth, f = 0, sys._getframe()
+    while f is not None:
+        depth, f = depth + 1, f.f_back
+    old, want = _getrecursionlimit(), depth + limit
+    _setrecursionlimit(want)
+    sys.setrecursionlimit = _refuse_limit
+    try:
+        got = probe(ns, case)
+    except RecursionError:
+        raise RecursionError(f"more than {limit} nested calls: the question asks for a "
+                             "solution without recursion") from None
+    finally:
+        changed = _getrecursionlimit() != want
+        sys.setrecursionlimit = _setrecursionlimit
+        _setrecursionlimit(old)
+    if changed:
+        raise RuntimeError("the recursion limit was changed while the question was graded")
+    return got
 
 
 if __name__ == "__main__":

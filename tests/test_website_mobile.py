@@ -1,0 +1,229 @@
+"""The website on a phone (375 px wide), and by keyboard.
+
+At 375 px the menu button opens the table of contents, nothing on a page is cut off at the right
+edge (a long formula scrolls inside its own box and a shadow marks the side with more to see),
+equation numbers sit beside their equations, and the animation's controls fit. A screenshot of
+every page at 375 px goes to _build/screenshots/phone__*.png. By keyboard alone a reader reaches
+and opens the menu, the exercise solutions and the animation's buttons.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from website_helpers import (DESKTOP, HTML, PAGES, PHONE, SHOTS, launched_browser, require_built,
+                             wait_for_math)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_built()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with launched_browser() as b:
+        yield b
+
+
+def _open(browser, name, viewport):
+    context = browser.new_context(viewport=viewport)
+    tab = context.new_page()
+    tab.goto((HTML / f"{name}.html").as_uri(), wait_until="load")
+    wait_for_math(tab)
+    return context, tab
+
+
+# Elements that stick out of the window, except those inside a box that scrolls sideways and
+# itself fits. The sidebars are drawers that slide in; screen readers' copy of the math is
+# invisible by design.
+_CUT_OFF = """() => {
+  const W = document.documentElement.clientWidth;
+  const skip = '.bd-sidebar-primary, .bd-sidebar-secondary, mjx-assistive-mml, script, style';
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const fits = r => r.left >= -1 && r.right <= W + 1;
+  const cut = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.closest(skip)) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || fits(r)) continue;
+    let p = e.parentElement, inside = false;
+    for (; p && p !== document.body; p = p.parentElement) {
+      if (scrolls(p) && fits(p.getBoundingClientRect())) { inside = true; break; }
+    }
+    if (!inside) cut.push(`<${e.tagName.toLowerCase()} class="${e.className}"> ` +
+      `[${Math.round(r.left)}, ${Math.round(r.right)}] ${(e.textContent || '').trim().slice(0, 50)}`);
+  }
+  return {pageWidth: document.documentElement.scrollWidth, width: W, cut};
+}"""
+
+# Display equations: the number must not overlap the formula; a formula wider than its box
+# scrolls and shows a shadow on the side where more of it is.
+_EQUATIONS = """() => Array.from(document.querySelectorAll('div.math')).map(d => {
+  const m = d.querySelector('mjx-container');
+  if (!m) return {id: d.id, typeset: false};
+  const n = d.querySelector('.eqno');
+  const a = m.getBoundingClientRect();
+  let overlap = false;
+  if (n) {
+    const b = n.getBoundingClientRect();
+    overlap = b.left < a.right - 1 && a.left < b.right - 1 && b.top < a.bottom && a.top < b.bottom;
+  }
+  const wide = m.scrollWidth > m.clientWidth + 1;
+  return {id: d.id, typeset: true, overlap, wide,
+          scrolls: ['auto', 'scroll'].includes(getComputedStyle(m).overflowX),
+          cue: getComputedStyle(m).boxShadow !== 'none'};
+})"""
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_nothing_is_cut_off_on_a_phone(browser, name):
+    context, tab = _open(browser, name, PHONE)
+    try:
+        tab.screenshot(path=str(SHOTS / ("phone__" + name.replace("/", "__") + ".png")),
+                       full_page=True)
+        layout = tab.evaluate(_CUT_OFF)
+        assert layout["pageWidth"] <= layout["width"], (
+            f"{name}: the page is {layout['pageWidth']} px wide on a {layout['width']} px screen")
+        assert not layout["cut"], f"{name}: cut off at 375 px:\n" + "\n".join(layout["cut"][:20])
+        for eq in tab.evaluate(_EQUATIONS):
+            assert eq["typeset"], f"{name}: equation {eq['id']} not typeset"
+            assert not eq["overlap"], f"{name}: the number of {eq['id']} covers the equation"
+            if eq["wide"]:
+                assert eq["scrolls"] and eq["cue"], (
+                    f"{name}: {eq['id']} is wider than the screen without scrolling and its cue")
+        # The animation player fits: its frame, slider and every button are on screen.
+        for k in range(tab.locator("div.animation").count()):
+            anim = tab.locator("div.animation").nth(k)
+            for part in anim.locator("img, input, button").all():
+                box = part.bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (
+                    f"{name}: animation {k}: {part.evaluate('e => e.outerHTML')[:80]} off screen")
+    finally:
+        context.close()
+
+
+def test_a_long_formula_scrolls_in_its_box_with_a_cue(browser):
+    """Checked on a formula made for the test: the chapters may or may not have one this long."""
+    context, tab = _open(browser, "intro", PHONE)
+    try:
+        tab.evaluate("""() => {
+          const d = document.createElement('div');
+          d.className = 'math notranslate nohighlight'; d.id = 'equation-test-long';
+          d.innerHTML = '<span class="eqno">(9.9)</span>\\\\[' +
+            Array.from({length: 30}, (_, i) => 'x_{' + i + '}').join(' + ') + '\\\\]';
+          document.querySelector('main section').appendChild(d);
+          return MathJax.typesetPromise([d]);
+        }""")
+        tab.evaluate("() => window.dispatchEvent(new Event('resize'))")
+        tab.wait_for_timeout(300)
+        eq = [e for e in tab.evaluate(_EQUATIONS) if e["id"] == "equation-test-long"][0]
+        assert eq["wide"] and eq["scrolls"] and eq["cue"] and not eq["overlap"], eq
+        assert not tab.evaluate(_CUT_OFF)["cut"]
+        box = tab.locator("#equation-test-long mjx-container")
+        assert "more-right" in box.get_attribute("class")
+        box.evaluate("m => { m.scrollLeft = m.scrollWidth; m.dispatchEvent(new Event('scroll')); }")
+        classes = box.get_attribute("class")
+        assert "more-left" in classes and "more-right" not in classes, classes
+    finally:
+        context.close()
+
+
+def test_the_menu_opens_the_chapter_list_on_a_phone(browser):
+    context, tab = _open(browser, PAGES[1], PHONE)
+    try:
+        links = tab.locator(".bd-sidebar-primary nav.bd-links a")
+        assert links.count() >= len(PAGES) - 1
+        assert not links.first.is_visible(), "the chapter list shows before the menu is opened"
+        tab.locator("button.primary-toggle:visible").click()
+        tab.wait_for_timeout(400)
+        titles = [links.nth(k).inner_text().strip() for k in range(links.count())
+                  if links.nth(k).is_visible()]
+        assert len(titles) == links.count(), f"after a click on the menu only {titles} show"
+        n_chapters = sum(p.startswith("chapters/0") for p in PAGES)
+        for k in range(1, n_chapters + 1):
+            assert any(t.startswith(f"{k}.") for t in titles), f"no chapter {k} in {titles}"
+        tab.screenshot(path=str(SHOTS / "phone__menu.png"))
+    finally:
+        context.close()
+
+
+# --- by keyboard ---
+
+_TABBABLE = """() => Array.from(document.querySelectorAll(
+    'a[href], button, input, select, textarea, summary, [tabindex]')).filter(e =>
+  e.tabIndex >= 0 && !e.disabled && e.checkVisibility({visibilityProperty: true}))"""
+
+
+def _tab_to(tab, selector):
+    """Focus the element before `selector` in tab order, press Tab: focus must land on it."""
+    target = tab.locator(selector).first
+    target.scroll_into_view_if_needed()
+    before = tab.evaluate_handle(f"""() => {{
+      const all = ({_TABBABLE})();
+      const i = all.indexOf(document.querySelector({selector!r}));
+      return i > 0 ? all[i - 1] : null;
+    }}""")
+    assert before.evaluate("e => e !== null"), f"{selector} is not in the tab order"
+    before.evaluate("e => e.focus()")
+    tab.keyboard.press("Tab")
+    assert target.evaluate("e => e === document.activeElement"), (
+        f"Tab did not reach {selector}; it went to "
+        + tab.evaluate("() => document.activeElement.outerHTML.slice(0, 120)"))
+    return target
+
+
+def test_keyboard_opens_the_menu_on_a_phone(browser):
+    context, tab = _open(browser, PAGES[1], PHONE)
+    try:
+        for _ in range(5):  # the skip link, then the menu button
+            tab.keyboard.press("Tab")
+            if tab.evaluate("() => document.activeElement.matches('button.primary-toggle')"):
+                break
+        else:
+            pytest.fail("five presses of Tab did not reach the menu button")
+        tab.keyboard.press("Enter")
+        tab.wait_for_timeout(400)
+        assert tab.locator(".bd-sidebar-primary nav.bd-links a").first.is_visible()
+    finally:
+        context.close()
+
+
+def _pages_with(marker: str) -> list[str]:
+    return [p for p in PAGES if (HTML / f"{p}.html").exists()
+            and marker in (HTML / f"{p}.html").read_text(encoding="utf-8")]
+
+
+def test_keyboard_opens_a_solution(browser):
+    pages = _pages_with('class="solution dropdown')
+    assert pages, "no page has an exercise solution in a dropdown"
+    for name in pages:
+        context, tab = _open(browser, name, DESKTOP)
+        try:
+            solution = tab.locator("div.solution.dropdown").first
+            content = solution.locator("section").first
+            assert not content.is_visible(), f"{name}: a solution is open before it is asked for"
+            _tab_to(tab, "div.solution.dropdown .toggle-button")
+            tab.keyboard.press("Enter")
+            tab.wait_for_timeout(400)
+            assert content.is_visible(), f"{name}: Enter on the toggle did not show the solution"
+        finally:
+            context.close()
+
+
+def test_keyboard_steps_the_animation(browser):
+    pages = _pages_with('<div class="animation"')
+    assert pages, "no page has an animation"
+    for name in pages:
+        context, tab = _open(browser, name, DESKTOP)
+        try:
+            anim = tab.locator("div.animation").first
+            slider = anim.locator('input[type="range"]')
+            before = slider.input_value()
+            _tab_to(tab, 'div.animation button[title="Next frame"]')
+            tab.keyboard.press("Enter")
+            assert slider.input_value() != before, f"{name}: Enter on 'Next frame' did not step"
+            # The slider itself takes the arrow keys.
+            _tab_to(tab, 'div.animation input[type="range"]')
+            value = slider.input_value()
+            tab.keyboard.press("ArrowRight")
+            assert slider.input_value() != value, f"{name}: the slider ignores the arrow keys"
+        finally:
+            context.close()
