@@ -133,12 +133,12 @@ def test_node_values_must_be_numeric():
         x.value = "not numbers"
 
 
-def test_power_needs_a_number_exponent():
+def test_power_refuses_a_non_numeric_exponent():
     x = dp.Input(np.ones(2), name="x")
-    with pytest.raises(TypeError, match="pow: the exponent must be a Python number"):
-        x ** x
-    with pytest.raises(TypeError, match=r"pow: only a Python number exponent.*dp\.exp"):
-        2.0 ** x
+    with pytest.raises(TypeError, match="pow: unsupported operand of type str"):
+        x ** "2"
+    with pytest.raises(TypeError, match="pow: unsupported operand of type list"):
+        [1.0] ** x
 
 
 def test_graph_of_something_that_is_not_a_node_is_a_type_error():

@@ -12,7 +12,7 @@ from .check import GradcheckError, GradcheckReport, gradcheck, numerical_grad
 from .draw import draw, path_between
 from .graph import (Compute, Constant, Graph, Input, Node, Param, as_value, detect_anomaly,
                     topological_order)
-from .losses import binary_cross_entropy, cross_entropy, mse_loss
+from .losses import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from .ops import (exp, log, log_softmax, mean, relu, reshape, sigmoid, softmax, sum, tanh,
                   transpose, unbroadcast)
 
@@ -22,6 +22,7 @@ __all__ = [
     "Node", "Input", "Param", "Constant", "Compute", "Graph", "topological_order",
     "detect_anomaly", "as_value", "exp", "log", "tanh", "sigmoid", "relu", "sum", "mean",
     "softmax", "log_softmax", "transpose", "reshape", "unbroadcast", "mse_loss",
-    "binary_cross_entropy", "cross_entropy", "draw", "path_between", "gradcheck",
-    "GradcheckReport", "GradcheckError", "numerical_grad", "nn", "data", "examples", "style", "cost",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "draw",
+    "path_between", "gradcheck", "GradcheckReport", "GradcheckError", "numerical_grad", "nn",
+    "data", "examples", "style", "cost",
 ]

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import Graph, Node
+from .graph import Graph
+from .nodes import Node
 
 __all__ = ["gradcheck", "GradcheckReport", "GradcheckError", "numerical_grad"]
 
@@ -33,9 +34,12 @@ class GradcheckReport:
     abs_err: float = 0.0
     rel_err: float = 0.0
     per_node: dict = field(default_factory=dict)
+    problem: str = ""  # a failure that is not a mismatch of numbers, e.g. a gradient's shape
 
     def __str__(self):
         head = "gradcheck passed" if self.ok else "gradcheck FAILED"
+        if self.problem:
+            return f"{head}: {self.problem}"
         s = (f"{head}: {self.checked} elements checked; worst mismatch at {self.worst_node}"
              f"{list(self.worst_index)}: backprop {self.analytic:.6g}, central difference "
              f"{self.numeric:.6g} (abs err {self.abs_err:.2e}, rel err {self.rel_err:.2e})")
@@ -90,18 +94,32 @@ def gradcheck(graph: Graph | Node, wrt: list[Node] | None = None, output: Node |
     atol = atol if atol is not None else (1e-2 if f32 else 1e-5)
     rtol = rtol if rtol is not None else (1e-2 if f32 else 1e-4)
 
+    known = {id(n) for n in g.inputs + g.params}
+    for n in wrt:
+        if id(n) not in known:
+            raise ValueError(f"gradcheck: {n.describe()} is not an input or parameter of the graph "
+                             f"of {out.describe()}, so it has no gradient to check")
+
     g.forward()
     g.backward(out, v)
     analytic = {id(n): np.array(n.grad, dtype=np.float64) for n in wrt}
     rep = GradcheckReport(ok=True, checked=0)
     worst = -1.0
     for n in wrt:
-        num = numerical_grad(g, out, n, v, eps)
         ana = analytic[id(n)]
+        if ana.shape != np.shape(n.value):
+            rep.worst_node = n.label
+            rep.problem = (f"the gradient of {n.describe()} has shape {ana.shape}, but its value "
+                           f"has shape {np.shape(n.value)}")
+            worst = np.inf
+            break
+        num = numerical_grad(g, out, n, v, eps)
         err = np.abs(ana - num)
-        excess = err - (atol + rtol * np.abs(num))
+        # NaN compares false with everything, so a NaN gradient would look perfect: count it as
+        # an infinite excess instead.
+        excess = np.where(np.isnan(err), np.inf, err - (atol + rtol * np.abs(num)))
         rep.checked += num.size
-        rep.per_node[n.label] = float(err.max()) if err.size else 0.0
+        rep.per_node[n.label] = float(np.max(err)) if err.size else 0.0
         if err.size and excess.max() > worst:
             i = np.unravel_index(int(np.argmax(excess)), err.shape) if err.ndim else ()
             worst = float(excess.max())

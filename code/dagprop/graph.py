@@ -1,168 +1,28 @@
-"""Nodes of a computational DAG and the three loops of backpropagation.
+"""The three loops of backpropagation: ``Graph.forward``, ``Graph.backward`` and ``Graph.sgd``.
 
-A graph has three kinds of node, as in the course text:
-
-* ``Input``: a leaf whose value the user sets (data, targets, constants);
-* ``Param``: a leaf that ``Graph.sgd`` updates (weights and biases);
-* ``Compute``: a node whose value is a function of its parents' values.
-
-Every node has ``.value``, ``.grad`` and ``.name``. A compute node's ``.forward()`` computes its
-value from its parents' values; its ``.backward()`` adds (local gradient x its own gradient) into
-each parent's ``.grad``. ``Graph.forward``, ``Graph.backward`` and ``Graph.sgd`` are the loops that
-call them. Nodes point to their parents only, never to their children or to themselves, so a graph
-holds no reference cycle and is freed by reference counting as soon as it is dropped.
+A ``Graph`` sorts the DAG above its output nodes into ``inputs``, ``constants``, ``params`` and
+``compute`` (topological order). The loops are the course's pseudocode; everything else a real
+engine must do (re-check shapes after a leaf changed shape, anomaly detection, a loss that is an
+inner node, leaves that no gradient reaches) lives in the helpers below them.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+import numbers
+from collections.abc import Iterable
 
 import numpy as np
 
+from .anomaly import anomaly_enabled, check_finite, detect_anomaly
+from .nodes import Compute, Constant, Input, Node, Param, as_value, unreached, zeros_like
+
 __all__ = [
     "Node", "Input", "Param", "Constant", "Compute", "Graph",
-    "topological_order", "detect_anomaly", "as_value",
+    "topological_order", "detect_anomaly", "as_value", "unreached",
 ]
 
-
-def as_value(x, name: str | None = None):
-    """Convert user data to a node value.
-
-    Python numbers become Python floats (fast scalar arithmetic); arrays stay numpy arrays, with
-    integer and boolean data converted to float64 and float32 kept as float32 (no silent upcast).
-    """
-    if isinstance(x, (bool, int, float, np.integer, np.bool_)) and not isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, np.float64):
-        return float(x)
-    if isinstance(x, (np.floating, np.ndarray, list, tuple)):
-        arr = np.asarray(x)
-        if arr.dtype.kind in "biu":
-            arr = arr.astype(np.float64)
-        elif arr.dtype.kind != "f":
-            raise TypeError(_who(name) + f"value must be numeric, got an array of dtype {arr.dtype}")
-        return arr if arr.ndim or isinstance(x, np.ndarray) else arr[()]
-    raise TypeError(_who(name) + f"value must be a number or a numpy array, got {type(x).__name__}")
-
-
-def _who(name):
-    return f"node {name!r}: " if name else ""
-
-
-class Node:
-    """A node of the DAG. Subclasses: ``Input``, ``Param``, ``Compute``."""
-
-    __slots__ = ("value", "grad", "name", "parents", "__weakref__")
-    kind = "node"
-    op = "node"
-    __array_ufunc__ = None  # so `ndarray * node` defers to Node.__rmul__ instead of looping over it
-
-    def __init__(self, value, name: str | None = None):
-        self.name = name
-        self.parents = ()
-        self.value = as_value(value, name)
-        self.grad = None
-
-    @property
-    def shape(self) -> tuple:
-        return np.shape(self.value)
-
-    @property
-    def dtype(self):
-        return np.result_type(self.value)
-
-    @property
-    def label(self) -> str:
-        """The name if one was given, otherwise the op."""
-        return self.name or self.op
-
-    def describe(self) -> str:
-        """How error messages name this node: ``node 'h1' (op relu)``."""
-        return f"node {self.label!r} (op {self.op})" if self.name else f"node of op {self.op!r}"
-
-    def __repr__(self):
-        v = self.value
-        shown = f"{v:.4g}" if np.ndim(v) == 0 else f"array{np.shape(v)}"
-        return f"{type(self).__name__}({self.label}, value={shown})"
-
-
-class Input(Node):
-    """A leaf whose value is set by the user: data, targets. Setting ``.value`` re-checks it."""
-
-    __slots__ = ("_value",)
-    kind = "input"
-    op = "input"
-
-    @property
-    def value(self):
-        return self._value
-
-    @value.setter
-    def value(self, v):
-        self._value = as_value(v, self.name)
-
-
-class Constant(Input):
-    """A Python number or numpy array used as an operand; wrapped so it can sit in the graph."""
-
-    __slots__ = ()
-    kind = "constant"
-    op = "const"
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        v = self.value
-        return f"{v:.4g}" if np.ndim(v) == 0 else f"const{np.shape(v)}"
-
-
-class Param(Node):
-    """A trainable leaf: ``Graph.sgd`` updates its value with its gradient.
-
-    The value is a copy of what was passed in, so training never changes the caller's array.
-    """
-
-    __slots__ = ()
-    kind = "param"
-    op = "param"
-
-    def __init__(self, value, name: str | None = None):
-        super().__init__(np.array(value, copy=True) if isinstance(value, np.ndarray) else value,
-                         name)
-
-
-class Compute(Node):
-    """A node whose value is computed from its parents.
-
-    A subclass sets ``op`` and defines ``check`` (validate the parents' shapes when the node is built
-    or when input shapes change; raise ``ValueError`` naming op and shapes), ``forward`` and
-    ``backward``. The value is computed as soon as the node is built, so mistakes surface at the line
-    that made them.
-    """
-
-    __slots__ = ("bcast",)
-    kind = "compute"
-
-    def __init__(self, *parents: Node, name: str | None = None):
-        self.name = name
-        self.parents = parents
-        self.grad = None
-        self.bcast = False  # True when an operand was broadcast: backward then sums grads back
-        self.check()
-        self.forward()
-        if _ANOMALY:
-            _check_finite(self, self.value, "value")
-
-    def check(self) -> None:
-        """Validate the parents' shapes. The default accepts anything."""
-
-    def forward(self) -> None:  # pragma: no cover - every op overrides it
-        raise NotImplementedError
-
-    def backward(self) -> None:  # pragma: no cover - every op overrides it
-        raise NotImplementedError
+# How many loss nodes' lists of compute nodes a Graph keeps for backward(loss) (see _below).
+BELOW_CACHE_SIZE = 8
 
 
 def topological_order(outputs: Iterable[Node]) -> list[Node]:
@@ -190,10 +50,12 @@ def topological_order(outputs: Iterable[Node]) -> list[Node]:
 
 
 class Graph:
-    """The DAG above one or more output nodes, sorted into ``inputs``, ``params`` and ``compute``.
+    """The DAG above one or more output nodes, sorted into ``inputs`` (what the user made),
+    ``constants`` (numbers used as operands), ``params`` and ``compute``.
 
     ``compute`` is in topological order (every node after its parents), so the forward pass is one
-    loop over it and the backward pass one loop over it in reverse.
+    loop over it and the backward pass one loop over it in reverse. Building a Graph runs one
+    forward pass that checks every node, so values are current and shapes valid from the start.
     """
 
     def __init__(self, *outputs: Node):
@@ -206,69 +68,103 @@ class Graph:
                     "dp.Input/dp.Param nodes and pass the loss node, e.g. dp.Graph(L)")
         self.outputs = list(outputs)
         order = topological_order(outputs)
-        self.inputs = [n for n in order if isinstance(n, Input)]
+        self.inputs = [n for n in order if isinstance(n, Input) and not isinstance(n, Constant)]
+        self.constants = [n for n in order if isinstance(n, Constant)]
         self.params = [n for n in order if isinstance(n, Param)]
         self.compute = [n for n in order if isinstance(n, Compute)]
-        self._shapes = self._input_shapes()
-        self._ids = None  # ids of all nodes, built the first time backward is given a non-output
-        self._below = {}  # id(node) -> the compute nodes below it, for backward from that node
+        self._leaves = self.inputs + self.params + self.constants
+        self._graded = self.params + self.inputs
+        self._shapes = None  # leaf shapes at the last forward pass that checked every node
+        self._ids = None     # ids of all nodes, built the first time backward gets a non-output
+        self._below = {}     # id(loss) -> compute nodes a gradient from loss reaches (see _below)
+        self._all_reached = len(outputs) == 1 and not any(c.no_grad_to for c in self.compute)
+        self.forward()
 
     def __repr__(self):
-        return (f"Graph({len(self.inputs)} inputs, {len(self.params)} params, "
+        k = len(self.constants)
+        consts = f"{k} constant{'s' * (k != 1)}, " if k else ""
+        return (f"Graph({len(self.inputs)} inputs, {consts}{len(self.params)} params, "
                 f"{len(self.compute)} compute nodes)")
 
     @property
     def nodes(self) -> list[Node]:
-        return self.inputs + self.params + self.compute
+        return self.inputs + self.constants + self.params + self.compute
 
-    def _input_shapes(self):
-        return [np.shape(x.value) for x in self.inputs]
+    # --- the three loops ------------------------------------------------------------------------
 
     def forward(self) -> None:
-        """Forward(): every compute node's value from its parents', in topological order."""
-        if _ANOMALY or self._input_shapes() != self._shapes:
-            return self._forward_checked()
-        for c in self.compute:
+        """Forward(): every compute node's value from its parents', in topological order.
+
+        ``_forward_order()`` is ``compute``; after a leaf changed shape, and inside
+        ``detect_anomaly()``, it also checks each node's operands and value as the loop goes.
+        """
+        for c in self._forward_order():
             c.forward()
 
     def backward(self, loss: Node, v=None) -> None:
         """Backward(loss): zero every gradient, seed ``loss.grad``, then backpropagate.
 
         ``v`` seeds a non-scalar output, so the leaves receive the vector-Jacobian product
-        ``v^T (d loss / d leaf)``, as torch's ``loss.backward(v)`` does.
+        ``v^T (d loss / d leaf)``, as torch's ``loss.backward(v)`` does. ``_backward_order(loss)``
+        is ``compute`` reversed, without the nodes no gradient from ``loss`` can reach.
         """
+        seed = self._seed(loss, v)  # checked before anything changes: a failed call changes nothing
         for c in self.compute:
             c.grad = 0
         for c in self.params:
             c.grad = 0
         for c in self.inputs:
             c.grad = 0
-        loss.grad = self._seed(loss, v)
+        loss.grad = seed
 
-        if _ANOMALY or len(self.outputs) > 1 or loss is not self.outputs[0]:
-            return self._backward_checked(loss)
-        for c in reversed(self.compute):
+        for c in self._backward_order(loss):
             c.backward()
         self._leaf_grads_to_shape()
 
     def sgd(self, eta: float) -> None:
         """SGD(eta): one gradient-descent step on every parameter."""
+        eta = _step_size(eta)  # a Python float, so a float32 parameter stays float32
         for w in self.params:
             w.value -= eta * w.grad
 
     def zero_grad(self) -> None:
-        """Set every gradient to zero (``backward`` already does this first)."""
-        for c in self.nodes:
-            c.grad = 0 * c.value
+        """Set every gradient to zero of its node's shape (``backward`` already starts from zero)."""
+        for c in self.inputs + self.params + self.compute:
+            c.grad = zeros_like(c.value)
 
-    # --- the parts of the loops that are not the seed's three lines -----------------------------
+    # --- what the loops need besides the pseudocode ---------------------------------------------
+
+    def _leaf_shapes(self) -> list:
+        # A Python float has no .shape; None stands for it (getattr is much faster than np.shape).
+        return [getattr(x.value, "shape", None) for x in self._leaves]
+
+    def _forward_order(self):
+        shapes = self._leaf_shapes()
+        if shapes == self._shapes and not anomaly_enabled():
+            return self.compute
+        return self._checked_forward(shapes, anomaly_enabled())
+
+    def _checked_forward(self, shapes, anomaly: bool):
+        # Each node's operands are validated before the loop runs its forward, so a wrong shape is
+        # reported at the node it breaks; with anomaly detection, each value is checked after.
+        # The graph counts as checked only once every node has passed: after a failure, the next
+        # forward checks everything again.
+        self._shapes = None
+        for c in self.compute:
+            c.check()
+            yield c
+            if anomaly:
+                check_finite(c, c.value, "value")
+        self._shapes = shapes
 
     def _seed(self, loss: Node, v):
+        # The checks of backward, and the gradient of loss with respect to itself: 1, or v.
         if not any(loss is out for out in self.outputs):
             if self._ids is None:
                 self._ids = {id(n) for n in self.nodes}
             if id(loss) not in self._ids:
                 raise ValueError(f"backward: {loss.describe()} is not a node of this graph")
+        self._check_values_are_current()
         shape = np.shape(loss.value)
         if v is None:
             if shape != ():
@@ -286,74 +182,82 @@ class Graph:
             v = v.astype(np.result_type(loss.value))
         return v
 
+    def _check_values_are_current(self):
+        # Values computed for other leaf shapes would give gradients of the wrong shape.
+        if self._shapes is None:
+            raise ValueError("backward: the last forward pass failed, so the values are not "
+                             "current; fix the error and call forward() first")
+        shapes = self._leaf_shapes()
+        if shapes != self._shapes:
+            k = next(i for i, (a, b) in enumerate(zip(shapes, self._shapes)) if a != b)
+            def show(s):
+                return "()" if s is None else str(s)
+            raise ValueError(
+                f"backward: {self._leaves[k].describe()} changed shape from "
+                f"{show(self._shapes[k])} to {show(shapes[k])} since the last forward pass; "
+                "call forward() first")
+
+    def _backward_order(self, loss: Node):
+        below = self._below_of(loss)
+        if anomaly_enabled():
+            return _checked_backward(below)
+        return reversed(below)
+
+    def _below_of(self, loss: Node) -> list[Compute]:
+        # The compute nodes that a gradient from loss reaches, in topological order: all of
+        # `compute` for the usual single loss (the same list, no copy), fewer for an inner node,
+        # one output of several, or a graph with nodes that only feed integer labels. Kept for
+        # the last BELOW_CACHE_SIZE loss nodes, so backward(node, v) over many nodes stays bounded.
+        if self._all_reached and loss is self.outputs[0]:
+            return self.compute  # the usual case, known without a search
+        key = id(loss)
+        below = self._below.pop(key, None)
+        if below is None:
+            below = self._reached_from(loss)
+            while len(self._below) >= BELOW_CACHE_SIZE:
+                del self._below[next(iter(self._below))]  # the least recently used
+        self._below[key] = below
+        return below
+
+    def _reached_from(self, loss: Node) -> list[Compute]:
+        reached = {id(loss)}
+        below = []
+        for c in reversed(self.compute):
+            if id(c) in reached:
+                below.append(c)
+                skip = c.no_grad_to
+                reached.update(id(p) for i, p in enumerate(c.parents) if i not in skip)
+        if len(below) == len(self.compute):
+            return self.compute
+        below.reverse()
+        return below
+
     def _leaf_grads_to_shape(self):
-        # A leaf that no gradient reached still holds the integer 0: give it its value's shape.
-        # A Python-float leaf gets a Python-float gradient (broadcasting may have made it a 0-d
-        # array), so SGD keeps its value a Python float.
-        for c in self.params:
-            if type(c.grad) is int:
-                c.grad = 0 * c.value
+        # A leaf that no gradient reached still holds the integer 0: give it zeros of its value's
+        # shape. A Python-float leaf gets a Python-float gradient (broadcasting may have made it
+        # a 0-d array), so SGD keeps its value a Python float.
+        for c in self._graded:  # params + inputs
+            g = c.grad
+            if type(g) is int and g == 0:  # unreached(c), inlined: there may be many leaves
+                c.grad = zeros_like(c.value)
             elif type(c.value) is float:
-                c.grad = float(c.grad)
-        for c in self.inputs:
-            if type(c.grad) is int:
-                c.grad = 0 * c.value
-            elif type(c.value) is float:
-                c.grad = float(c.grad)
-
-    def _forward_checked(self):
-        # Input shapes changed (a new batch size, say) or anomaly detection is on: re-validate
-        # every node's operands, so a wrong shape is reported at the node it breaks.
-        for c in self.compute:
-            c.check()
-            c.forward()
-            if _ANOMALY:
-                _check_finite(c, c.value, "value")
-        self._shapes = self._input_shapes()
-
-    def _backward_checked(self, loss: Node):
-        # When ``loss`` is an inner node or one of several outputs, walk only the nodes below it:
-        # the others hold the integer 0, which is no gradient to send (and has no shape to
-        # reshape or multiply by a matrix). With detect_anomaly, check every gradient sent.
-        below = self.compute
-        if len(self.outputs) > 1 or loss is not self.outputs[0]:
-            below = self._below.get(id(loss))
-            if below is None:  # the graph never changes, so each node's list is found once
-                below = [n for n in topological_order([loss]) if isinstance(n, Compute)]
-                self._below[id(loss)] = below
-        for c in reversed(below):
-            c.backward()
-            if _ANOMALY:
-                for p in c.parents:
-                    if p.kind != "constant":  # a constant's gradient is never used
-                        _check_finite(p, p.grad, f"gradient (sent by {c.describe()})")
-        self._leaf_grads_to_shape()
+                c.grad = float(g)
 
 
-# --- opt-in anomaly detection, named after torch.autograd.detect_anomaly ----------------------
-
-_ANOMALY = False
-
-
-@contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """Inside this block, building a node, ``Graph.forward`` and ``Graph.backward`` stop at the
-    first node whose value or gradient is not finite and raise ``FloatingPointError`` naming it."""
-    global _ANOMALY
-    old, _ANOMALY = _ANOMALY, True
-    try:
-        yield
-    finally:
-        _ANOMALY = old
+def _checked_backward(below):
+    # detect_anomaly: after each node's backward (run by the loop), check what it sent.
+    for c in reversed(below):
+        yield c
+        for p in c.parents:
+            if p.kind != "constant":  # a constant keeps no gradient
+                check_finite(p, p.grad, f"gradient (sent by {c.describe()})")
 
 
-def _check_finite(node: Node, x, what: str) -> None:
-    if x is None or (type(x) is int):
-        return
-    if not np.all(np.isfinite(x)):
-        bad = np.asarray(x)
-        first = np.argwhere(~np.isfinite(bad))[0] if bad.ndim else ()
-        where = f" at index {tuple(int(i) for i in first)}" if bad.ndim else ""
-        parents = ", ".join(f"{p.label} {np.shape(p.value)}" for p in node.parents)
-        raise FloatingPointError(f"{node.describe()}: {what} is not finite{where}"
-                                 + (f"; parents: {parents}" if parents else ""))
+def _step_size(eta) -> float:
+    if type(eta) is float:
+        return eta
+    if isinstance(eta, np.ndarray) and eta.ndim == 0:
+        eta = eta[()]
+    if not isinstance(eta, numbers.Real) or isinstance(eta, bool):
+        raise TypeError(f"sgd: the step size eta must be a number, got {type(eta).__name__}")
+    return float(eta)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Compute
-from .ops import as_node
+from .nodes import Compute
+from .ops import Sigmoid, as_node, sigmoid_pair
 
-__all__ = ["MSELoss", "BCELoss", "CrossEntropyLoss", "mse_loss", "binary_cross_entropy",
-           "cross_entropy"]
+__all__ = ["MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "mse_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"]
 
 
 class _PairLoss(Compute):
@@ -47,21 +47,46 @@ class MSELoss(_PairLoss):
         target.grad -= g
 
 
+def _clamp_floor(dtype) -> float:
+    # torch keeps p (1 - p) >= 1e-12 in BCE's gradient; in float16 that would round to 0 (and give
+    # 0/0 = NaN), so never go below the dtype's smallest normal number.
+    return max(1e-12, float(np.finfo(dtype).tiny))
+
+
+def _logit_terms(x, t):
+    """For logits x and targets t: the per-element loss -(t log s + (1 - t) log(1 - s)) with
+    s = sigmoid(x), and s - t, both accurate on both tails (nothing is rounded to 1 first)."""
+    s, s_neg = sigmoid_pair(x)                      # sigmoid(x) and 1 - sigmoid(x)
+    with np.errstate(over="ignore"):
+        soft = np.log1p(np.exp(-np.abs(x)))         # log(1 + e^-|x|), the shared part of both logs
+    loss = soft + t * np.maximum(-x, 0) + (1 - t) * np.maximum(x, 0)
+    return loss, (1 - t) * s - t * s_neg, s, s_neg
+
+
 class BCELoss(_PairLoss):
-    """mean(-(t log p + (1 - t) log(1 - p))), with each log clamped at -100 as torch does."""
+    """mean(-(t log p + (1 - t) log(1 - p))), with each log clamped at -100 as torch does.
+
+    When ``p`` is a ``sigmoid`` node, the loss and the gradient it sends are computed from the
+    sigmoid's input (its logits), so they stay right where p itself has rounded to 0 or 1: a
+    confidently wrong prediction keeps a gradient of about 1, not 0.
+    """
 
     __slots__ = ()
     op = "binary_cross_entropy"
 
-    def check(self):
-        super().check()
-        p = self.parents[0].value
-        if np.any((p < 0) | (p > 1)):
-            raise ValueError(f"{self.op}: probabilities {self.parents[0].label} must lie in [0, 1];"
-                             " apply dp.sigmoid to logits first")
+    def _logits(self):
+        p = self.parents[0]
+        return p.parents[0].value if isinstance(p, Sigmoid) else None
 
     def forward(self):
         p, t = (n.value for n in self.parents)
+        x = self._logits()
+        if x is not None:
+            self.value = np.mean(_logit_terms(x, t)[0])
+            return
+        if np.any((p < 0) | (p > 1)):  # checked on every pass: values change between passes
+            raise ValueError(f"{self.op}: probabilities {self.parents[0].label} must lie in [0, 1];"
+                             " apply dp.sigmoid to logits first")
         with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 on purpose
             logp = np.maximum(np.log(p), -100)
             log1mp = np.maximum(np.log1p(-p), -100)
@@ -71,9 +96,39 @@ class BCELoss(_PairLoss):
         pn, tn = self.parents
         p, t = pn.value, tn.value
         scale = self.grad / np.size(p)
-        pn.grad += scale * (p - t) / np.maximum(p * (1 - p), 1e-12)
+        x = self._logits()
+        if x is not None:
+            # dL/dp = (p - t) / (p (1 - p)), every factor computed from the logits; the sigmoid
+            # node then multiplies by the same p (1 - p), so dL/dx = p - t to a few roundings.
+            # Only 0 must be kept out of the division: p (1 - p) is accurate down to the tiniest
+            # normal number (torch's 1e-12 floor would cut the gradient off at |x| = 28).
+            _, p_minus_t, s, s_neg = _logit_terms(x, t)
+            floor = np.finfo(np.result_type(p)).tiny
+            pn.grad += scale * p_minus_t / np.maximum(s * s_neg, floor)
+            tn.grad -= scale * x  # log(1 - p) - log(p) = -x
+            return
+        pn.grad += scale * (p - t) / np.maximum(p * (1 - p), _clamp_floor(np.result_type(p)))
         with np.errstate(divide="ignore"):
             tn.grad += scale * (np.maximum(np.log1p(-p), -100) - np.maximum(np.log(p), -100))
+
+
+class BCEWithLogitsLoss(_PairLoss):
+    """mean(-(t log s + (1 - t) log(1 - s))) with s = sigmoid(x), from the logits ``x``, as
+    torch.nn.functional.binary_cross_entropy_with_logits: exact for any x, no clamping."""
+
+    __slots__ = ()
+    op = "binary_cross_entropy_with_logits"
+
+    def forward(self):
+        x, t = (n.value for n in self.parents)
+        self.value = np.mean(_logit_terms(x, t)[0])
+
+    def backward(self):
+        xn, tn = self.parents
+        x, t = xn.value, tn.value
+        scale = self.grad / np.size(x)
+        xn.grad += scale * _logit_terms(x, t)[1]
+        tn.grad -= scale * x
 
 
 class CrossEntropyLoss(Compute):
@@ -81,6 +136,7 @@ class CrossEntropyLoss(Compute):
 
     __slots__ = ("_idx",)
     op = "cross_entropy"
+    no_grad_to = (1,)  # integer class labels get no gradient, as in torch
 
     def check(self):
         logits, labels = self.parents
@@ -128,6 +184,13 @@ def binary_cross_entropy(p, t, name=None):
     """Binary cross-entropy of probabilities ``p`` and targets ``t`` in [0, 1], averaged."""
     p = as_node(p, "binary_cross_entropy")
     return BCELoss(p, as_node(t, "binary_cross_entropy", like=p), name=name)
+
+
+def binary_cross_entropy_with_logits(x, t, name=None):
+    """Binary cross-entropy of sigmoid(x) and targets ``t`` in [0, 1], averaged, computed from the
+    logits ``x`` (torch.nn.functional.binary_cross_entropy_with_logits)."""
+    x = as_node(x, "binary_cross_entropy_with_logits")
+    return BCEWithLogitsLoss(x, as_node(t, "binary_cross_entropy_with_logits", like=x), name=name)
 
 
 def cross_entropy(logits, labels, name=None):

@@ -1,8 +1,9 @@
 """Dense layers and an MLP builder made of dagprop nodes, for chapter 3 and the assignments.
 
 Initialisation follows torch.nn.Linear: weights and biases uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)],
-so a dagprop MLP and a torch MLP can start from the same numbers (see ``Linear.copy_to_torch``).
-Weights are stored (in, out), so a layer computes ``x @ W + b`` for a batch ``x`` of shape (N, in).
+so a dagprop MLP and a torch MLP can start from the same numbers. Weights are stored (in, out), so
+a layer computes ``x @ W + b`` for a batch ``x`` of shape (N, in); a ``torch.nn.Linear`` stores the
+transpose, so copy ``W.value.T`` into its ``weight`` and ``b.value`` into its ``bias``.
 """
 
 from __future__ import annotations

@@ -3,22 +3,30 @@
 Every op is a ``Compute`` subclass with three short methods: ``check`` (are the operand shapes
 valid?), ``forward`` (the value) and ``backward`` (add local gradient x ``self.grad`` into each
 parent's ``.grad``). Broadcasting is handled in one place: ``unbroadcast`` sums a gradient back to
-its operand's shape, and binary ops call it only when ``check`` found that an operand was broadcast.
+its operand's shape. Binary ops on Python floats skip it (nothing can be broadcast between
+scalars), which keeps graphs of scalar nodes fast.
+
+Arithmetic and elementwise functions are defined here; reductions (sum, mean, softmax,
+log_softmax) in ``reductions.py`` and shape operations (index, transpose, reshape) in
+``shape_ops.py``; all are importable from here.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-from .graph import Compute, Constant, Node
+from .nodes import Compute, Constant, Node, unreached, zeros_like
+from .reductions import LogSoftmax, Mean, Softmax, Sum
+from .shape_ops import Index, Reshape, Transpose
 
 __all__ = [
-    "Add", "Sub", "Mul", "Div", "Neg", "Pow", "MatMul", "Exp", "Log", "Tanh", "Sigmoid", "ReLU",
-    "Sum", "Mean", "Softmax", "LogSoftmax", "Index", "Transpose", "Reshape",
+    "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Power", "MatMul", "Exp", "Log", "Tanh", "Sigmoid",
+    "ReLU", "Sum", "Mean", "Softmax", "LogSoftmax", "Index", "Transpose", "Reshape",
     "exp", "log", "tanh", "sigmoid", "relu", "sum", "mean", "softmax", "log_softmax",
-    "transpose", "reshape", "as_node", "unbroadcast",
+    "transpose", "reshape", "as_node", "unbroadcast", "sigmoid_pair",
 ]
 
 
@@ -45,13 +53,20 @@ def as_node(x, op: str = "op", like: Node | None = None) -> Node:
         return x
     if isinstance(x, (numbers.Number, np.ndarray, np.generic)) and not isinstance(x, complex):
         c = Constant(x)
-        if like is not None and isinstance(c.value, np.ndarray) and c.value.dtype.kind == "f":
+        if like is not None and isinstance(c.value, (np.ndarray, np.generic)) \
+                and c.value.dtype.kind == "f":
             dt = np.result_type(like.value)
-            if dt == np.float32 and c.value.dtype != np.float32:
-                c.value = c.value.astype(np.float32)
+            if dt != np.float64 and c.value.dtype != dt:
+                c.value = c.value.astype(dt)
         return c
     raise TypeError(f"{op}: unsupported operand of type {type(x).__name__}; "
                     "use a dagprop node, a Python number or a numpy array")
+
+
+def _keep_float(v, *operands):
+    # numpy returns a numpy float64 for Python float operands, and numpy 2 treats that as a
+    # strong float64 that upcasts the float32 arrays it meets: give a Python float back.
+    return float(v) if all(type(x) is float for x in operands) else v
 
 
 class _Binary(Compute):
@@ -62,24 +77,25 @@ class _Binary(Compute):
     def check(self):
         a, b = self.parents
         if type(a.value) is float and type(b.value) is float:  # fast path for scalar graphs
-            self.bcast = False
             return
         sa, sb = np.shape(a.value), np.shape(b.value)
         try:
-            out = np.broadcast_shapes(sa, sb)
+            np.broadcast_shapes(sa, sb)
         except ValueError:
             raise ValueError(
                 f"{self.op}: shapes {sa} ({a.label}) and {sb} ({b.label}) cannot be broadcast "
                 "together") from None
-        self.bcast = sa != out or sb != out
 
     def _send(self, ga, gb):
+        """Add ``ga`` and ``gb`` into the operands' gradients, each summed back to its operand's
+        shape (numpy may have broadcast it)."""
+        if unreached(self):  # the integer 0 a backward pass starts at: nothing to send
+            return
         a, b = self.parents
-        if self.bcast:
-            ga = unbroadcast(ga, np.shape(a.value))
-            gb = unbroadcast(gb, np.shape(b.value))
-        a.grad += ga
-        b.grad += gb
+        if a.kind != "constant":  # a constant keeps no gradient: sum nothing up for it
+            a.grad += unbroadcast(ga, np.shape(a.value))
+        if b.kind != "constant":
+            b.grad += unbroadcast(gb, np.shape(b.value))
 
 
 class Add(_Binary):
@@ -92,10 +108,11 @@ class Add(_Binary):
 
     def backward(self):
         a, b = self.parents
-        if self.bcast:
-            return self._send(self.grad, self.grad)
-        a.grad += self.grad
-        b.grad += self.grad
+        g = self.grad
+        if type(g) is not float:  # arrays: sum broadcast axes back
+            return self._send(g, g)
+        a.grad += g
+        b.grad += g
 
 
 class Sub(_Binary):
@@ -107,7 +124,12 @@ class Sub(_Binary):
         self.value = a.value - b.value
 
     def backward(self):
-        self._send(self.grad, -self.grad)
+        a, b = self.parents
+        g = self.grad
+        if type(g) is not float:  # arrays: sum broadcast axes back
+            return self._send(g, -g)
+        a.grad += g
+        b.grad -= g
 
 
 class Mul(_Binary):
@@ -121,7 +143,7 @@ class Mul(_Binary):
     def backward(self):
         a, b = self.parents
         g = self.grad
-        if self.bcast:
+        if type(g) is not float:  # arrays: sum broadcast axes back
             return self._send(g * b.value, g * a.value)
         a.grad += g * b.value
         b.grad += g * a.value
@@ -133,7 +155,8 @@ class Div(_Binary):
 
     def forward(self):
         a, b = self.parents
-        self.value = np.divide(a.value, b.value)  # numpy, so 1/0 is inf (with anomaly check) not an exception
+        # numpy, so 1/0 is inf (caught by detect_anomaly), not an exception
+        self.value = _keep_float(np.divide(a.value, b.value), a.value, b.value)
 
     def backward(self):
         a, b = self.parents
@@ -153,25 +176,54 @@ class Neg(Compute):
 
 
 class Pow(Compute):
-    """``x ** p`` for a fixed number ``p``."""
+    """``x ** p`` for a fixed number ``p`` (``x ** node`` and ``number ** x`` are ``Power``)."""
 
     __slots__ = ("p",)
     op = "pow"
 
     def __init__(self, x, p, name=None):
         if not isinstance(p, numbers.Real) or isinstance(p, bool):
-            raise TypeError(f"pow: the exponent must be a Python number, got {type(p).__name__}")
+            raise TypeError(f"pow: the exponent must be a number, got {type(p).__name__}")
         self.p = float(p)
         super().__init__(x, name=name)
 
     def forward(self):
-        self.value = np.power(self.parents[0].value, self.p)
+        x = self.parents[0].value
+        self.value = _keep_float(np.power(x, self.p), x)
 
     def backward(self):
         x = self.parents[0]
         # p x^(p-1), except that x^0 is constant: its slope is 0 even at x = 0 (not 0 * inf).
-        local = self.p * np.power(x.value, self.p - 1) if self.p else 0 * x.value
-        x.grad += self.grad * local
+        local = self.p * np.power(x.value, self.p - 1) if self.p else zeros_like(x.value)
+        x.grad += self.grad * _keep_float(local, x.value)
+
+
+class Power(_Binary):
+    """``x ** y`` where the exponent is a node or an array too: ``2 ** x``, ``x ** y``.
+
+    d/dx = y x^(y-1) (0 where y = 0) and d/dy = x^y log x (0 where x = 0 and y >= 0), as torch
+    defines them; the log of a negative base is NaN there too. A constant exponent gets nothing.
+    """
+
+    __slots__ = ()
+    op = "pow"
+
+    def forward(self):
+        a, b = self.parents
+        self.value = _keep_float(np.power(a.value, b.value), a.value, b.value)
+
+    def backward(self):
+        if unreached(self):
+            return
+        a, b = self.parents
+        x, y, g = a.value, b.value, self.grad
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ga = g * np.where(y == 0, 0.0, y * np.power(x, y - 1))
+            if b.kind == "constant":  # x ** 2.5 or x ** array: no log needed
+                a.grad += unbroadcast(ga, np.shape(x))
+                return
+            gb = g * np.where((x == 0) & (y >= 0), 0.0, self.value * np.log(x))
+        self._send(ga, gb)
 
 
 class MatMul(Compute):
@@ -202,6 +254,8 @@ class MatMul(Compute):
         self.value = a.value @ b.value
 
     def backward(self):
+        if unreached(self):  # the integer 0 a backward pass starts at: nothing to send
+            return
         a, b = self.parents
         av, bv, g = a.value, b.value, self.grad
         if av.ndim == 2 and bv.ndim == 2:  # the common case: no reshaping needed
@@ -229,7 +283,8 @@ class Exp(Compute):
     op = "exp"
 
     def forward(self):
-        self.value = np.exp(self.parents[0].value)
+        x = self.parents[0].value
+        self.value = _keep_float(np.exp(x), x)
 
     def backward(self):
         self.parents[0].grad += self.grad * self.value
@@ -240,7 +295,8 @@ class Log(Compute):
     op = "log"
 
     def forward(self):
-        self.value = np.log(self.parents[0].value)
+        x = self.parents[0].value
+        self.value = _keep_float(np.log(x), x)
 
     def backward(self):
         x = self.parents[0]
@@ -252,24 +308,41 @@ class Tanh(Compute):
     op = "tanh"
 
     def forward(self):
-        self.value = np.tanh(self.parents[0].value)
+        x = self.parents[0].value
+        self.value = math.tanh(x) if type(x) is float else np.tanh(x)
 
     def backward(self):
         self.parents[0].grad += self.grad * (1 - self.value * self.value)
 
 
+def sigmoid_pair(x):
+    """``(sigmoid(x), sigmoid(-x))``, the second being 1 - sigmoid(x), each to within a few
+    rounding errors on both tails: with e = exp(-|x|) <= 1, sigmoid is 1 / (1 + e) on one side
+    and e / (1 + e) on the other, so nothing overflows and nothing is lost to 1 - (almost 1)."""
+    if type(x) is float:
+        e = math.exp(-abs(x)) if x == x else x  # NaN stays NaN
+        r = 1.0 / (1.0 + e)
+        return (r, e * r) if x >= 0 else (e * r, r)
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)
+    er = e * r
+    pos = x >= 0
+    return np.where(pos, r, er)[()], np.where(pos, er, r)[()]
+
+
 class Sigmoid(Compute):
+    """The logistic function 1 / (1 + e^-x); its local gradient is sigmoid(x) sigmoid(-x)."""
+
     __slots__ = ()
     op = "sigmoid"
 
     def forward(self):
-        # 1 / (1 + e^-x) written with tanh: exact, and no overflow warning for large |x|.
-        x = self.parents[0].value
-        self.value = 0.5 * (np.tanh(0.5 * x) + 1)
+        self.value = sigmoid_pair(self.parents[0].value)[0]
 
     def backward(self):
-        y = self.value
-        self.parents[0].grad += self.grad * y * (1 - y)
+        x = self.parents[0]
+        # y (1 - y), with 1 - y = sigmoid(-x) computed from x: for large x, 1 - y would be 0.
+        x.grad += self.grad * self.value * sigmoid_pair(x.value)[1]
 
 
 class ReLU(Compute):
@@ -278,199 +351,12 @@ class ReLU(Compute):
 
     def forward(self):
         x = self.parents[0].value
-        self.value = (x if x > 0.0 else 0.0) if type(x) is float else np.maximum(x, 0)
+        # NaN stays NaN (`x <= 0` is false for it), as with np.maximum
+        self.value = (0.0 if x <= 0.0 else x) if type(x) is float else np.maximum(x, 0)
 
     def backward(self):
         x = self.parents[0]
         x.grad += self.grad * (x.value > 0)
-
-
-# --- reductions and normalisations -------------------------------------------------------------
-
-def _axes(axis, ndim, op, node):
-    """Normalise ``axis`` (None, int or tuple) to a tuple of non-negative axes, checking range."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    for ax in axes:
-        if not -ndim <= ax < ndim:
-            raise ValueError(f"{op}: axis {ax} is out of range for {node.label} of shape "
-                             f"{np.shape(node.value)}")
-    return tuple(sorted(ax % ndim for ax in axes))
-
-
-class _Reduce(Compute):
-    __slots__ = ("axis", "keepdims", "_axes")
-
-    def __init__(self, x, axis=None, keepdims=False, name=None):
-        self.axis, self.keepdims = axis, keepdims
-        super().__init__(x, name=name)
-
-    def check(self):
-        x = self.parents[0]
-        self._axes = _axes(self.axis, np.ndim(x.value), self.op, x)
-
-    def _spread(self, g):
-        """Broadcast the output gradient back over the reduced axes."""
-        x = self.parents[0]
-        if not self.keepdims:
-            g = np.expand_dims(g, self._axes)
-        # In x's float dtype even when the seed was the integer 1 (``loss.grad = 1``), so that
-        # float gradients can later be added into it in place.
-        return np.broadcast_to(g, np.shape(x.value)).astype(np.result_type(x.value), copy=False)
-
-
-class Sum(_Reduce):
-    __slots__ = ()
-    op = "sum"
-
-    def forward(self):
-        self.value = np.sum(self.parents[0].value, axis=self._axes, keepdims=self.keepdims)
-
-    def backward(self):
-        self.parents[0].grad += self._spread(self.grad)
-
-
-class Mean(_Reduce):
-    __slots__ = ()
-    op = "mean"
-
-    def forward(self):
-        self.value = np.mean(self.parents[0].value, axis=self._axes, keepdims=self.keepdims)
-
-    def backward(self):
-        x = self.parents[0]
-        n = np.size(x.value) // max(np.size(self.value), 1)
-        x.grad += self._spread(self.grad) / n
-
-
-class _AlongAxis(Compute):
-    __slots__ = ("axis",)
-
-    def __init__(self, x, axis=-1, name=None):
-        self.axis = axis
-        super().__init__(x, name=name)
-
-    def check(self):
-        x = self.parents[0]
-        nd = np.ndim(x.value)
-        if nd == 0 or not -nd <= self.axis < nd:
-            raise ValueError(f"{self.op}: axis {self.axis} is out of range for {x.label} of "
-                             f"shape {np.shape(x.value)}")
-
-
-def _softmax(x, axis):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
-
-
-class Softmax(_AlongAxis):
-    """Every output depends on every input along ``axis``: backward sums the full Jacobian."""
-
-    __slots__ = ()
-    op = "softmax"
-
-    def forward(self):
-        self.value = _softmax(self.parents[0].value, self.axis)
-
-    def backward(self):
-        y, g = self.value, self.grad
-        # J^T g with J = diag(y) - y y^T, without forming J.
-        self.parents[0].grad += y * (g - np.sum(g * y, axis=self.axis, keepdims=True))
-
-
-class LogSoftmax(_AlongAxis):
-    __slots__ = ()
-    op = "log_softmax"
-
-    def forward(self):
-        x = self.parents[0].value
-        m = np.max(x, axis=self.axis, keepdims=True)
-        self.value = x - m - np.log(np.sum(np.exp(x - m), axis=self.axis, keepdims=True))
-
-    def backward(self):
-        g = self.grad
-        self.parents[0].grad += g - np.exp(self.value) * np.sum(g, axis=self.axis, keepdims=True)
-
-
-# --- shape ops ---------------------------------------------------------------------------------
-
-class Index(Compute):
-    """``x[key]`` for basic and integer-array indexing; repeated indices accumulate gradient."""
-
-    __slots__ = ("key",)
-    op = "index"
-
-    def __init__(self, x, key, name=None):
-        self.key = key
-        super().__init__(x, name=name)
-
-    def check(self):
-        x = self.parents[0]
-        try:
-            np.empty(np.shape(x.value), dtype=np.bool_)[self.key]
-        except (IndexError, TypeError) as e:
-            raise ValueError(f"index: {self.key!r} is not a valid index for {x.label} of shape "
-                             f"{np.shape(x.value)}: {e}") from None
-
-    def forward(self):
-        self.value = np.asarray(self.parents[0].value)[self.key]
-
-    def backward(self):
-        x = self.parents[0]
-        g = np.zeros(np.shape(x.value), dtype=np.result_type(self.grad, x.value))
-        np.add.at(g, self.key, self.grad)
-        x.grad += g
-
-
-class Transpose(Compute):
-    __slots__ = ("axes",)
-    op = "transpose"
-
-    def __init__(self, x, axes=None, name=None):
-        self.axes = axes
-        super().__init__(x, name=name)
-
-    def check(self):
-        x = self.parents[0]
-        nd = np.ndim(x.value)
-        if self.axes is not None and sorted(ax % nd if -nd <= ax < nd else ax
-                                            for ax in self.axes) != list(range(nd)):
-            raise ValueError(f"transpose: axes {tuple(self.axes)} are not a permutation of the "
-                             f"{nd} axes of {x.label} of shape {np.shape(x.value)}")
-
-    def forward(self):
-        self.value = np.transpose(self.parents[0].value, self.axes)
-
-    def backward(self):
-        # The inverse permutation; axes may be negative, so normalise them first.
-        nd = np.ndim(self.value)
-        inv = None if self.axes is None else np.argsort([ax % nd for ax in self.axes])
-        self.parents[0].grad += np.transpose(self.grad, inv)
-
-
-class Reshape(Compute):
-    __slots__ = ("newshape",)
-    op = "reshape"
-
-    def __init__(self, x, shape, name=None):
-        self.newshape = tuple(shape) if not isinstance(shape, int) else (shape,)
-        super().__init__(x, name=name)
-
-    def check(self):
-        x = self.parents[0]
-        try:
-            np.empty(np.shape(x.value), dtype=np.bool_).reshape(self.newshape)
-        except ValueError:
-            raise ValueError(f"reshape: cannot reshape {x.label} of shape {np.shape(x.value)} "
-                             f"into {self.newshape}") from None
-
-    def forward(self):
-        self.value = np.reshape(self.parents[0].value, self.newshape)
-
-    def backward(self):
-        x = self.parents[0]
-        x.grad += np.reshape(self.grad, np.shape(x.value))
 
 
 # --- the functions users call -------------------------------------------------------------------
@@ -542,21 +428,34 @@ def _binary(cls, op):
     return left, right
 
 
+def _pow(self, p):
+    if isinstance(p, numbers.Real) and not isinstance(p, bool):
+        return Pow(self, p)  # a fixed number: one parent, as the course draws x ** 2
+    return Power(self, as_node(p, "pow", like=self))
+
+
+def _rpow(self, base):
+    return Power(as_node(base, "pow", like=self), self)
+
+
+def _iter(self):
+    # Without this, Python would iterate through __getitem__ until an IndexError that indexing
+    # a node never raises (it reports bad indices as ValueError): list(node) would never end.
+    shape = np.shape(self.value)
+    if not shape:
+        raise TypeError(f"iteration over {self.describe()}, a scalar (0-d) node")
+    return (Index(self, i) for i in range(shape[0]))
+
+
 Node.__add__, Node.__radd__ = _binary(Add, "add")
 Node.__sub__, Node.__rsub__ = _binary(Sub, "sub")
 Node.__mul__, Node.__rmul__ = _binary(Mul, "mul")
 Node.__truediv__, Node.__rtruediv__ = _binary(Div, "div")
 Node.__matmul__, Node.__rmatmul__ = _binary(MatMul, "matmul")
 Node.__neg__ = lambda self: Neg(self)
-Node.__pow__ = lambda self, p: Pow(self, p)
+Node.__pow__ = _pow
+Node.__rpow__ = _rpow
 Node.__getitem__ = lambda self, key: Index(self, key)
+Node.__iter__ = _iter
 Node.T = property(lambda self: Transpose(self))
 Node.reshape = lambda self, *shape: Reshape(self, shape[0] if len(shape) == 1 else shape)
-
-
-def _rpow(self, other):
-    raise TypeError("pow: only a Python number exponent is supported (node ** 2.0); "
-                    "for number ** node write dp.exp(node * log(number))")
-
-
-Node.__rpow__ = _rpow
