@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_website import CHROMIUM_FLAGS, HTML, IN_CI, PAGES  # noqa: E402
+from website_helpers import CHROMIUM_FLAGS, HTML, IN_CI, PAGES  # noqa: E402
 
 MIN_PX = 12.0        # 9 pt: the smallest text a reader should have to read
 WIDTH_PX = 1400      # a laptop-sized window
