@@ -2,9 +2,9 @@
 parents to children, the backward pass (gradients) in red, with arrows pointing from each node back
 to its parents, the way gradients travel.
 
-Labels are set large enough to read where the book shows the drawings (node text 14 pt, edge
-labels 13 pt: at least 12 CSS px even when a page shrinks a drawing to two thirds of its size), in
-a sans-serif font.
+Labels are set large enough to read where the book shows the drawings (14 pt, 18.7 CSS px at
+natural size: at least 12 px even where a page shrinks a drawing to two thirds of its width), in a
+sans-serif font.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _STYLE = {
 _HIGHLIGHT = "#d62728"   # the colour of gradients: highlighted routes, backward arrows, "grad" lines
 _FORWARD = "#555555"
 _FONT = "Helvetica"      # Graphviz writes "Helvetica,sans-Serif": a sans-serif font everywhere
-_NODE_PT, _EDGE_PT, _TITLE_PT = "14", "13", "14"
+_NODE_PT, _EDGE_PT, _TITLE_PT = "14", "14", "14"
 
 # Above this many nodes a drawing is unreadable and slow (8,500 nodes: a 10 MB SVG, 24 s of dot),
 # so draw() keeps the nodes nearest the output unless asked for everything.
@@ -115,7 +115,7 @@ def draw(obj: Graph | Node | Iterable[Node], highlight_path: tuple[Node, Node] |
     hl = path_between(*highlight_path) if highlight_path else set()
     known = None if grads_known is None else {id(n) for n in grads_known}
 
-    dot = graphviz.Digraph(graph_attr=dict(rankdir=rankdir, nodesep="0.25", ranksep="0.45",
+    dot = graphviz.Digraph(graph_attr=dict(rankdir=rankdir, nodesep="0.18", ranksep="0.45",
                                            fontname=_FONT, fontsize=_TITLE_PT),
                            node_attr=dict(fontname=_FONT, fontsize=_NODE_PT, margin="0.08,0.04"),
                            edge_attr=dict(arrowsize="0.8", color=_FORWARD, fontname=_FONT,
