@@ -5,12 +5,14 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup lint test test-engine test-notebooks book bench figures student grade check gradescope canvas report book-students pdf clean
+.PHONY: help setup lint test test-engine test-notebooks book bench bench-record figures student grade check gradescope canvas report book-students pdf clean
 
 help:
 	@echo "make book           build the website into _build/html (offline, warnings are errors)"
 	@echo "make test           lint, engine tests, notebook validation (nbval), website checks"
 	@echo "make bench          benchmarks: dagprop vs micrograd, torch and hand-fused numpy"
+	@echo "                    (results in _build/bench/results.md; git status stays clean)"
+	@echo "make bench-record   the same, written to benchmarks/results.md to be committed"
 	@echo "make figures        regenerate the figures in img/ from code"
 	@echo "make student        write the student release of the assignments to _build/student/"
 	@echo "make grade SUBMISSIONS=PATH   grade a notebook or a folder of notebooks"
@@ -67,6 +69,10 @@ figures: setup
 bench: setup
 	$(PY) -m pip install -q -r benchmarks/requirements.txt
 	$(PY) benchmarks/run.py
+
+bench-record: setup
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
+	$(PY) benchmarks/run.py --record
 
 # --- coursework ---
 student: setup
