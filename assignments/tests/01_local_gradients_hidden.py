@@ -1,7 +1,7 @@
 """Hidden tests of assignment 01_local_gradients (instructor only: never released).
 
-The four operations asked for (an elementwise maximum, log-sum-exp, layer norm, the Huber loss)
-are not in dagprop, and the engine's own operations are switched off while grading, so neither
+The four operations asked for (the maximum along an axis, log-sum-exp, layer norm, the Huber
+loss) are not in dagprop, and the engine's own operations are switched off while grading, so neither
 ``importlib.reload(dagprop.ops)`` nor a composition of the engine's nodes can stand in for the
 local gradients written by hand. ``cases(rng)`` draws fresh inputs (and shapes) for every grading
 run; ``expect(case)`` computes the reference with torch in the grader's process; ``probe(ns, case)``
@@ -45,19 +45,17 @@ def _probe_op(cls_name, names):
     def probe(ns, case):
         import dagprop as dp
 
-        names_here = [k for k in names if k in case]
         cls = need(ns, cls_name, "class")
         if not (isinstance(cls, type) and issubclass(cls, dp.Compute)):
             raise TypeError(f"{cls_name} should be a subclass of dp.Compute")
-        leaves = [dp.Param(case[k].copy(), name=k) for k in names_here]
-        operands = leaves * 2 if "same" in case else leaves  # max(x, x): one parent, used twice
-        node = cls(*operands)
+        leaves = [dp.Param(case[k].copy(), name=k) for k in names]
+        node = cls(*leaves)
         value = np.array(node.value, dtype=np.float64, copy=True)
-        for leaf, k in zip(leaves, names_here):  # gradients accumulate: start from non-zero
+        for leaf, k in zip(leaves, names):  # gradients accumulate: start from a non-zero value
             leaf.grad = case["start_" + k].copy()
         node.grad = case["v"].copy()
         node.backward()
-        return {"value": value, **{"grad_" + k: leaf.grad for leaf, k in zip(leaves, names_here)}}
+        return {"value": value, **{"grad_" + k: leaf.grad for leaf, k in zip(leaves, names)}}
     return probe
 
 
@@ -67,17 +65,16 @@ def _expect_op(fn, names):
     def expect(case):
         import torch
 
-        here = [k for k in names if k in case]
-        ts = [torch.tensor(case[k], dtype=torch.float64, requires_grad=True) for k in here]
-        y = fn(*(ts * 2 if "same" in case else ts))
+        ts = [torch.tensor(case[k], dtype=torch.float64, requires_grad=True) for k in names]
+        y = fn(*ts)
         y.backward(torch.tensor(case["v"]))
         return {"value": y.detach().numpy(),
-                **{"grad_" + k: case["start_" + k] + t.grad.numpy() for k, t in zip(here, ts)}}
+                **{"grad_" + k: case["start_" + k] + t.grad.numpy() for k, t in zip(names, ts)}}
     return expect
 
 
 def _finish(rng, case, out_shape):
-    for k in [k for k in case if k in ("x", "a", "b", "gamma", "beta", "pred", "target")]:
+    for k in [k for k in case if k in ("x", "gamma", "beta", "pred", "target")]:
         case["start_" + k] = rng.standard_normal(case[k].shape)
     case["v"] = rng.standard_normal(out_shape)
     return case
@@ -87,17 +84,17 @@ def _dims(rng, k, low=1, high=6):
     return tuple(int(n) for n in rng.integers(low, high + 1, k))
 
 
-def maximum_cases(rng=None):
+def max_cases(rng=None):
     rng = rng if rng is not None else np.random.default_rng(1101)
     n, m, k = _dims(rng, 3, 2, 6)
-    cases = []
-    for sa, sb in [((n, m), (n, m)), ((n, 1), (1, m)), ((m,), (n, m)), ((k, n, m), (n, 1))]:
-        a, b = rng.standard_normal(sa), rng.standard_normal(sb)
-        cases.append(_finish(rng, {"a": a, "b": b}, np.broadcast_shapes(sa, sb)))
-    a = rng.standard_normal((n, m))  # ties: the gradient is split evenly between the two
-    b = np.where(rng.random((n, m)) < 0.5, a, rng.standard_normal((n, m)))
-    cases.append(_finish(rng, {"a": a, "b": b}, (n, m)))
-    cases.append(_finish(rng, {"a": rng.standard_normal((m, n)), "same": np.array(1)}, (m, n)))
+    cases = [_finish(rng, {"x": rng.standard_normal((n, m))}, (n,)),
+             _finish(rng, {"x": rng.standard_normal((k, n, m))}, (k, n)),
+             _finish(rng, {"x": rng.standard_normal(m)}, ()),
+             _finish(rng, {"x": rng.standard_normal((n, 1))}, (n,))]
+    # small integers: most rows have their maximum more than once, and share its gradient
+    ties = rng.integers(-2, 2, (n + 2, m + 1)).astype(np.float64)
+    ties[0] = 1.0  # one row of equal entries
+    cases.append(_finish(rng, {"x": ties}, (n + 2,)))
     return cases
 
 
@@ -138,13 +135,13 @@ def huber_cases(rng=None):
 
 
 def _describe(case):
-    keys = [k for k in ("a", "b", "x", "gamma", "beta", "pred", "target") if k in case]
+    keys = [k for k in ("x", "gamma", "beta", "pred", "target") if k in case]
     s = " and ".join(f"{k} of shape {case[k].shape}" for k in keys)
     if "x" in case and abs(case["x"]).max() > 100:
         s += f" (values near {np.mean(case['x']):.0f})"
-    if "b" in case and case["a"].shape == case["b"].shape and np.any(case["a"] == case["b"]):
+    if "x" in case and np.all(case["x"] == np.round(case["x"])):
         s += " (with ties)"
-    return s + (" (one parent used twice)" if "same" in case else "")
+    return s
 
 
 def _torch(name):
@@ -152,8 +149,8 @@ def _torch(name):
         import torch
         import torch.nn.functional as F
 
-        if name == "maximum":
-            return torch.maximum(*xs)
+        if name == "max":
+            return torch.amax(xs[0], dim=-1)  # splits the gradient evenly between tied maxima
         if name == "logsumexp":
             return torch.logsumexp(xs[0], dim=-1)
         if name == "layer_norm":
@@ -170,8 +167,8 @@ def _question(name, title, points, cls, names, cases):
 
 
 QUESTIONS = {
-    "maximum": _question("maximum", "Maximum: elementwise maximum, with broadcasting and ties",
-                         2, "Maximum", ("a", "b"), maximum_cases),
+    "max": _question("max", "Max: the largest entry along the last axis, ties shared", 2, "Max",
+                     ("x",), max_cases),
     "logsumexp": _question("logsumexp", "LogSumExp: last axis, stable for large inputs", 3,
                            "LogSumExp", ("x",), logsumexp_cases),
     "layer_norm": _question("layer_norm", "LayerNorm: over the last axis, with gamma and beta",
