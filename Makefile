@@ -4,11 +4,18 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The interpreter that creates .venv/: Python 3.11 or newer (`make setup PYTHON=python3.12`).
+PYTHON ?= python3
+# Set to PyTorch's CPU wheel index (https://download.pytorch.org/whl/cpu) to install torch's CPU
+# build instead of the CUDA one that PyPI serves on Linux (see README).
+TORCH_INDEX ?=
 
-.PHONY: help setup lint test test-engine test-notebooks book bench bench-record figures student grade check gradescope canvas report book-students pdf clean
+.PHONY: help setup lab serve lint test test-engine test-notebooks book bench bench-record figures student grade check gradescope canvas report book-students pdf clean
 
 help:
 	@echo "make book           build the website into _build/html (offline, warnings are errors)"
+	@echo "make serve          serve _build/html on http://127.0.0.1:8000/ (search shows snippets)"
+	@echo "make lab            JupyterLab on the chapters (MyST rendered, solutions folded)"
 	@echo "make test           lint, engine tests, notebook validation (nbval), website checks"
 	@echo "make bench          benchmarks: dagprop vs micrograd, torch and hand-fused numpy"
 	@echo "                    (results in _build/bench/results.md; git status stays clean)"
@@ -28,8 +35,11 @@ setup: $(STAMP)
 	@tools/ensure-system.sh dot graphviz
 
 $(STAMP): requirements.txt code/pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@tools/check-python.sh "$$(test -x $(PY) && echo $(PY) || echo $(PYTHON))"
+	@test -x $(PY) || { echo "Creating $(VENV)/ with $(PYTHON) and installing the pinned packages:" \
+	  "about 1.7 GB, a minute or more (pip is quiet meanwhile)."; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q "$$(grep -E '^torch==' requirements.txt)" --index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
@@ -51,8 +61,18 @@ test-notebooks: setup
 	$(BIN)/pytest -q -p no:cacheprovider $(NBVAL) -n 2 --dist loadscope --durations=5 chapters assignments/*.ipynb
 
 # --- the website ---
+# -q: warnings and errors only, not the configuration dump of every build.
 book: setup
-	$(BIN)/jupyter-book build --warningiserror --keep-going .
+	$(BIN)/jupyter-book build -q --warningiserror --keep-going .
+
+# Search needs http: from file:// the search page lists its hits without snippets.
+serve: setup
+	$(PY) tools/serve.py
+
+# --- running the notebooks ---
+# JupyterLab on localhost with a token (it prints the URL; no browser is opened).
+lab: setup
+	$(PY) tools/lab.py
 
 # The PDF edition: one HTML page of the whole course printed by Debian's Chromium (tools/build_pdf.py),
 # then copied next to the website's pages, where the introduction links to it.
