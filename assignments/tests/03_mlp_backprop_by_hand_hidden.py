@@ -188,16 +188,16 @@ def loss_cases(rng=None):
     return cases
 
 
-def backward_plain_cases(rng=None):
+def backward_one_block_cases(rng=None):
     rng = rng if rng is not None else np.random.default_rng(3303)
-    return [net_case(rng, *_sizes(rng), 0, n, float(rng.uniform(0.01, 0.5)))
+    return [net_case(rng, *_sizes(rng), 1, n, float(rng.uniform(0.01, 0.5)))
             for n in (int(rng.integers(2, 12)), 1)]
 
 
 def backward_residual_cases(rng=None):
     rng = rng if rng is not None else np.random.default_rng(3304)
     return [net_case(rng, *_sizes(rng), blocks, n, lam)
-            for blocks, n, lam in [(1, int(rng.integers(2, 12)), 0.0),
+            for blocks, n, lam in [(2, int(rng.integers(2, 12)), 0.0),
                                    (3, int(rng.integers(2, 12)), float(rng.uniform(0.01, 0.5))),
                                    (2, 1, 0.1)]]
 
@@ -224,13 +224,13 @@ QUESTIONS = {
         "probe": probe_loss, "expect": expect_loss, "describe": _describe,
         "cases": loss_cases,
     },
-    "backward_plain": {
-        "points": 2, "title": "backward: no residual block, with weight decay",
+    "backward_one_block": {
+        "points": 2, "title": "backward: one residual block, with weight decay",
         "probe": probe_backward, "expect": expect_backward, "describe": _describe,
-        "cases": backward_plain_cases,
+        "cases": backward_one_block_cases,
     },
     "backward_residual": {
-        "points": 3, "title": "backward: through residual blocks",
+        "points": 3, "title": "backward: through two and three residual blocks",
         "probe": probe_backward, "expect": expect_backward, "describe": _describe,
         "cases": backward_residual_cases,
     },
