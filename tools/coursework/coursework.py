@@ -10,8 +10,9 @@ check, and the bridges to Gradescope and Canvas.
     python tools/coursework/coursework.py execute [NAME ...]   (re-run masters, store outputs)
 
 The pieces: release.py (the student release), matching.py (which files, which assignment),
-grading.py (hidden tests, workers, scores), worker.py and sandbox.py (the worker and the layers
-that lock it in), isolation.py (the grader's side of those layers), export.py (CSV, feedback,
+grading.py (hidden tests, inputs, scores), supervisor.py (a worker seen from the grader),
+worker.py and sandbox.py (the worker and the layers that lock it in), isolation.py (the
+grader's side of those layers), export.py (CSV, feedback,
 run log, Canvas), gradescope.py, report.py, check.py. See tools/coursework/README.md.
 """
 
