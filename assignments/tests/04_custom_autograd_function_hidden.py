@@ -132,13 +132,13 @@ def _grads(y, v, n):
     return [g.detach().numpy() for g in out[:n]]
 
 
-def probe_ste(ns, case):
+def probe_normalize(ns, case):
     import torch
 
-    RoundSTE = _function(ns, "RoundSTE")
+    Normalize = _function(ns, "Normalize")
     x = torch.tensor(case["x"], requires_grad=True)
-    y = _in_function(lambda: RoundSTE.apply(x), no_grad=False)
-    _own(y, "RoundSTE")
+    y = _in_function(lambda: Normalize.apply(x), no_grad=False)
+    _own(y, "Normalize")
     (gx,) = _grads(y, case["v"], 1)
     return {"value": y.detach().numpy(), "grad_x": gx}
 
@@ -183,8 +183,13 @@ def probe_train(ns, case):
 
 # --- the grader side -----------------------------------------------------------------------------
 
-def expect_ste(case):
-    return {"value": np.round(case["x"]), "grad_x": case["v"] * (np.abs(case["x"]) <= 2)}
+def expect_normalize(case):
+    import torch
+
+    x = torch.tensor(case["x"], requires_grad=True)
+    y = torch.nn.functional.normalize(x, dim=-1)
+    y.backward(torch.tensor(case["v"]))
+    return {"value": y.detach().numpy(), "grad_x": x.grad.numpy()}
 
 
 def expect_linear_relu(case):
@@ -243,13 +248,12 @@ def compare_train(q, case, want, got):
                       f"least {TEST_ACCURACY:.0%} is needed (training accuracy {train:.1%})")
 
 
-def ste_cases(rng=None):
+def normalize_cases(rng=None):
     rng = rng if rng is not None else np.random.default_rng(4401)
+    n, d, k = (int(v) for v in rng.integers(2, 7, 3))
     cases = []
-    for shape in [(int(rng.integers(3, 9)),), tuple(int(n) for n in rng.integers(2, 6, 2)),
-                  tuple(int(n) for n in rng.integers(1, 4, 3))]:
-        x = 2.5 * rng.standard_normal(shape)
-        cases.append({"x": x, "v": rng.standard_normal(shape)})
+    for shape, scale in [((d,), 1.0), ((n, d), 1000.0), ((k, n, d), 0.01), ((n, 1), 1.0)]:
+        cases.append({"x": scale * rng.standard_normal(shape), "v": rng.standard_normal(shape)})
     return cases
 
 
@@ -276,9 +280,9 @@ def _describe(case):
 
 
 QUESTIONS = {
-    "round_ste": {
-        "points": 2, "title": "RoundSTE: rounding with a straight-through gradient",
-        "cases": ste_cases, "probe": probe_ste, "expect": expect_ste,
+    "normalize": {
+        "points": 2, "title": "Normalize: x / |x| along the last axis",
+        "cases": normalize_cases, "probe": probe_normalize, "expect": expect_normalize,
         "describe": _describe, "timeout": 30,
     },
     "linear_relu": {
