@@ -25,7 +25,8 @@ import math
 
 import numpy as np
 
-from .graph import Graph, Node
+from .graph import Graph
+from .nodes import Node
 
 __all__ = ["count", "node_macs"]
 
