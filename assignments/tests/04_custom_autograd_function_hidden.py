@@ -281,7 +281,7 @@ def _describe(case):
 
 QUESTIONS = {
     "normalize": {
-        "points": 2, "title": "Normalize: x / |x| along the last axis",
+        "points": 2, "title": "Normalize: each row divided by its length",
         "cases": normalize_cases, "probe": probe_normalize, "expect": expect_normalize,
         "describe": _describe, "timeout": 30,
     },
