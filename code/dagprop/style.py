@@ -16,11 +16,16 @@ Mathtext draws superscripts and subscripts at 70% of the text around them, under
 under 13 pt. So ``use()`` also makes log axes (and log colour bars) label their ticks as plain
 numbers at full size (``10``, ``1000``, ``1e6``) instead of matplotlib's ``10`` with a small
 exponent. In labels and titles, write ``w0`` or set a label with sub- or superscripts at 13 pt.
+
+Re-running a notebook must not rewrite its stored figures (the git diff of a re-run shows only what
+changed). Matplotlib's SVG carries the time of drawing (``<dc:date>``) and random ids for clip
+paths and markers; ``use()`` fixes the ids' salt (``svg.hashsalt``) and drops the date from inline
+figures, and ``animation_html`` does the same for the frames of an animation and its page ids.
 """
 
 from __future__ import annotations
 
-__all__ = ["use", "RC", "WIDTH", "plain_number"]
+__all__ = ["use", "RC", "WIDTH", "SVG_KWARGS", "animation_html", "plain_number"]
 
 # Widest figure, in inches, that the book's text column shows at its natural size on a 1400 px page.
 # Measured in Chromium: the column is 784 CSS px wide there (8.2 in at 96 px per inch). 7.5 in
@@ -44,7 +49,12 @@ RC = {
     "axes.spines.right": False,
     "legend.frameon": False,
     "animation.frame_format": "svg",   # animation frames keep real text too
+    "svg.hashsalt": "dagprop",         # ids from a fixed salt: the same figure, the same bytes
 }
+
+# Keyword arguments for every SVG the course saves (inline figures and animation frames): no
+# drawing date, so the same figure gives the same bytes on every run.
+SVG_KWARGS = {"metadata": {"Date": None}}
 
 
 def plain_number(x: float) -> str:
@@ -103,4 +113,33 @@ def use() -> None:
         return
     if ip is not None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
-        set_matplotlib_formats("svg")
+        set_matplotlib_formats("svg", **SVG_KWARGS)  # passed on to fig.canvas.print_figure
+
+
+def animation_html(anim, *, alt: str = "", default_mode: str = "once") -> str:
+    """``anim.to_jshtml()`` that gives the same HTML on every run, with ``alt`` text for its image.
+
+    Frames are SVG without a drawing date, and the player's element ids, a random uuid in
+    matplotlib, are a hash of the frames (unique per animation on a page, stable across runs).
+    """
+    import hashlib
+    import html as html_lib
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from matplotlib.animation import HTMLWriter
+
+    fps = 1000 / anim._interval if hasattr(anim, "_interval") else None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "animation.html")
+        anim.save(str(path), writer=HTMLWriter(fps=fps, embed_frames=True,
+                                               default_mode=default_mode),
+                  savefig_kwargs=SVG_KWARGS)
+        html = path.read_text()
+    random_id = re.search(r'id="_anim_img([0-9a-f]{32})"', html).group(1)
+    stable_id = hashlib.sha1(html.replace(random_id, "").encode()).hexdigest()[:32]
+    html = html.replace(random_id, stable_id)
+    if alt:
+        html = html.replace("<img ", f'<img alt="{html_lib.escape(alt)}" ', 1)
+    return html
