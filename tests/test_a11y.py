@@ -24,7 +24,8 @@ WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 _RUN_AXE = """async ([tags, include]) => {
   const context = include.length ? {include: include.map(s => [s])} : document;
-  const result = await axe.run(context, {runOnly: {type: 'tag', values: tags}});
+  const result = await axe.run(context, {runOnly: {type: 'tag', values: tags},
+                                        resultTypes: ['violations']});
   return result.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help,
     nodes: v.nodes.map(n => n.target.join(' ') + '\\n      ' +
