@@ -45,7 +45,7 @@ def command(root: Path, port: int, extra: list[str]) -> tuple[list[str], dict[st
                JUPYTER_CONFIG_PATH=os.pathsep.join(
                    p for p in [jupyter_config_dir(), os.environ.get("JUPYTER_CONFIG_PATH", "")] if p))
     cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
-           f"--ServerApp.root_dir={root}", "--ServerApp.default_url=/lab/tree/chapters",
+           f"--ServerApp.root_dir={root}", "--LabApp.default_url=/lab/tree/chapters",
            f"--ServerApp.port={port}",
            "--ServerApp.ip=localhost", "--LabApp.custom_css=True",
            "--ServerApp.log_level=WARN"]
