@@ -92,8 +92,9 @@ def run(root: Path, name: str) -> int:
     results.mkdir(parents=True, exist_ok=True)
     report = {"score": 0.0, "tests": [], "stdout_visibility": "hidden"}
     try:
+        private = [results] + [p for p in [root / "submission_metadata.json"] if p.exists()]
         graded = grade(submission, None, 1, Limits(), source / "assignments",
-                       echo=lambda *a: None, protect=[results])
+                       echo=lambda *a: None, protect=private)
     except SandboxError as e:
         report["output"] = ("The autograder could not isolate your notebook, so it graded "
                             "nothing; your instructor can see why in the autograder's log.")
