@@ -29,7 +29,8 @@ help:
 	@echo "make report         class report _build/grades/report.html"
 	@echo "make book-students  build the website without exercise solutions"
 	@echo "make pdf            the PDF edition: _build/pdf/backprop-in-dags.pdf (also copied into the website)"
-	@echo "make setup          create .venv/ and install everything (every target calls it)"
+	@echo "make setup          create .venv/ and install everything (every target calls it);"
+	@echo "                    PYTHON=python3.12 picks the interpreter (3.11+), TORCH_INDEX= torch's CPU wheels"
 
 setup: $(STAMP)
 	@tools/ensure-system.sh dot graphviz
