@@ -44,6 +44,11 @@ src = open(os.path.join(arg("--assignments"), "tests", "07_toy_hidden.py")).read
 raise RuntimeError("ATTACK read the hidden tests")
 """
 WRITE = WHERE + """
+try:  # the grader's own source (opened for appending, nothing written)
+    os.close(os.open(argv[1].decode(), os.O_WRONLY | os.O_APPEND))
+    raise RuntimeError("ATTACK could append to the grader's source")
+except OSError:
+    pass
 with open(os.path.join(arg("--out"), "planted.txt"), "w") as f:
     f.write("a worker wrote here")
 raise RuntimeError("ATTACK wrote into the grades folder")
@@ -197,9 +202,10 @@ def test_the_masters_and_hidden_tests_cannot_be_read(attacked):
     assert "ATTACK" not in feedback(attacked["out"], _sub("read_hidden"))
 
 
-def test_the_grades_cannot_be_written(attacked):
+def test_the_grades_and_the_grader_cannot_be_written(attacked):
     assert not (attacked["out"] / "planted.txt").exists()
-    assert "ATTACK wrote" not in feedback(attacked["out"], _sub("escape"))
+    fb = feedback(attacked["out"], _sub("escape"))
+    assert "ATTACK wrote" not in fb and "ATTACK could append" not in fb
 
 
 def test_the_grader_cannot_be_signalled(attacked):
