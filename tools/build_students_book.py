@@ -29,7 +29,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cfg = out / "_config.yml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", "--warningiserror",
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", "-q", "--warningiserror",
            "--keep-going", "--config", str(cfg), "--path-output", str(out), str(ROOT)]
     # jupyter-book puts the site in <path-output>/_build/html; keep it at _build/students/html.
     return subprocess.call(cmd)
