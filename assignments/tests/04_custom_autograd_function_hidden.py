@@ -17,13 +17,15 @@ from coursework_checks import Failure, need
 
 ASSIGNMENT = "04_custom_autograd_function"
 
-_STATE = {"inside": False, "recorded": None, "mode": None}
+_STATE = {"mode": None}
 
 
 def worker_setup():
     """Switch autograd off inside a Function's backward: torch.autograd.grad, .backward(),
     torch.autograd.functional and torch.func raise there, and a torch-function mode records any
     operation that runs with gradients on (a graph built to be differentiated by torch)."""
+    import sys
+
     import torch
     import torch.autograd.functional
     import torch.autograd.graph
@@ -31,6 +33,15 @@ def worker_setup():
     from torch.overrides import TorchFunctionMode
 
     state = _STATE  # a closure, not a global: the worker clears the module's globals later
+    marker = _in_function.__code__  # a frame of this code on the stack: inside a Function
+
+    def inside():
+        f = sys._getframe(1)
+        while f is not None:
+            if f.f_code is marker:
+                return True
+            f = f.f_back
+        return False
 
     def guarded(owner, name):
         original = getattr(owner, name, None)
@@ -38,7 +49,7 @@ def worker_setup():
             return
 
         def call(*args, **kwargs):
-            if state["inside"]:
+            if inside():
                 raise RuntimeError(f"{name} is switched off inside backward while grading: "
                                    "compute the gradients yourself, without autograd")
             return original(*args, **kwargs)
@@ -59,7 +70,7 @@ def worker_setup():
 
     class Engine:  # the engine behind every backward pass, refused inside a Function
         def run_backward(self, *args, **kwargs):
-            if state["inside"]:
+            if inside():
                 raise RuntimeError("autograd's engine is switched off inside a Function while "
                                    "grading: compute the gradients yourself, without autograd")
             return engine.run_backward(*args, **kwargs)
@@ -70,9 +81,16 @@ def worker_setup():
     variable._execution_engine = Engine()
 
     class Recorded(TorchFunctionMode):
+        """On only inside a submission's Function (one instance per call, held by no global):
+        notes the first operation that runs with gradients on."""
+
+        def __init__(self):
+            super().__init__()
+            self.recorded = None
+
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            if torch.is_grad_enabled() and state["inside"] and state["recorded"] is None:
-                state["recorded"] = getattr(func, "__name__", str(func))
+            if torch.is_grad_enabled() and self.recorded is None:
+                self.recorded = getattr(func, "__name__", str(func))
             return func(*args, **(kwargs or {}))
 
     state["mode"] = Recorded
@@ -104,14 +122,11 @@ def _in_function(call, no_grad=True):
 
     import torch
 
-    _STATE["inside"], _STATE["recorded"] = True, None
-    try:
-        with torch.no_grad() if no_grad else contextlib.nullcontext(), _STATE["mode"]():
-            out = call()
-    finally:
-        _STATE["inside"] = False
-    if _STATE["recorded"] is not None:
-        raise RuntimeError(f"your Function ran {_STATE['recorded']} with gradients recorded "
+    recorded = _STATE["mode"]()
+    with torch.no_grad() if no_grad else contextlib.nullcontext(), recorded:
+        out = call()
+    if recorded.recorded is not None:
+        raise RuntimeError(f"your Function ran {recorded.recorded} with gradients recorded "
                            "(torch.enable_grad?): compute the gradients yourself, without "
                            "autograd")
     return out
