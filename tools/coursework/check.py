@@ -1,10 +1,16 @@
-"""The student's side: ``make check NOTEBOOK=path`` runs a notebook's public tests the way the
-grader runs a submission (the same matching, the same worker with the same blocked modules and
-switch-offs, the same limits), and prints what would fail.
+"""The student's side: ``make check NOTEBOOK=path`` runs a notebook the way the grader will and
+prints what would fail.
 
-The grader runs every code cell but the test and ``no-grade`` cells; here the cells run in the
-notebook's order, public tests and demonstrations included (a public test may use what a
-demonstration computed), and each is reported under the name JupyterLab shows it by.
+Two passes, each in a worker like the grader's (same matching, same limits, same layers where
+the machine has them):
+
+1. the cells the grader runs (all code cells but tests and ``no-grade`` demonstrations), with the
+   assignment's blocked modules and switch-offs exactly as when grading: an error here is an
+   error the grader meets (a blocked import, a name the hidden tests call that is missing);
+2. every code cell in the notebook's order, public tests included, as in JupyterLab (public
+   tests may compare with torch, which the graded cells may not use): a failing public test.
+
+Cells are named as JupyterLab shows them (``code cell 2 under "1. Column sums"``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import isolation
 from grading import Limits, Worker, WorkerLost, round_numbers
-from matching import Submission, cell_labels, match
+from matching import Submission, cell_labels, match, submission_cells
 from release import ASSIGNMENTS, SKIP_TAGS, masters
 
 
@@ -37,44 +43,55 @@ def check(notebook: Path, assignments: Path = ASSIGNMENTS, limits: Limits | None
     limits = dataclasses.replace(limits or Limits(), require=False,
                                  protect=(notebook.resolve(),)).setup()
     echo(f"checking {notebook} as assignment {sub.assignment}")
-    failed, t0 = 0, time.monotonic()
+    t0 = time.monotonic()
+    graded = [(label, src, "graded cell") for label, src in submission_cells(sub.notebook)]
+    echo("1. the cells the grader runs, as it runs them:")
+    failed, layers = _run(graded, hidden if hidden.exists() else None, limits, echo)
+    cells = []
+    for cell, label in zip(sub.notebook.cells, cell_labels(sub.notebook)):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type == "code" and cell.source.strip() and "hidden-test" not in tags:
+            cells.append((label, cell.source, "public test" if "public-test" in tags else
+                          "demonstration" if tags & SKIP_TAGS else "graded cell"))
+    echo("2. the whole notebook in order, public tests included:")
+    more, _ = _run(cells, None, limits, echo, only="public test")
+    failed += more
+    echo(f"{'all public tests pass' if not failed else f'{failed} cell(s) would fail'} "
+         f"({time.monotonic() - t0:.1f} s; isolation: {layers}). The hidden tests use other "
+         "inputs: passing the public ones is necessary, not sufficient.")
+    return 1 if failed else 0
+
+
+def _run(cells, hidden, limits, echo, only=None) -> tuple[int, str]:
+    """Run ``cells`` (label, source, kind) in one worker; report those of kind ``only`` (all
+    if None). Returns the number that failed and the worker's isolation."""
+    failed = 0
     with tempfile.TemporaryDirectory(prefix="check-", dir=isolation.workdir_base()) as tmp:
         try:
-            worker = Worker(hidden if hidden.exists() else None, Path(tmp), limits,
-                            limits.cell_timeout + 30)
+            worker = Worker(hidden, Path(tmp), limits, limits.cell_timeout + 30)
         except (WorkerLost, isolation.SandboxError) as e:
-            echo(f"the worker did not start: {e}")
-            return 2
-        deadline = t0 + limits.notebook_timeout
+            echo(f"FAIL  the worker did not start: {e}")
+            return 1, "none"
+        deadline = time.monotonic() + limits.notebook_timeout
         try:
-            for cell, label in zip(sub.notebook.cells, cell_labels(sub.notebook)):
-                tags = set(cell.get("metadata", {}).get("tags", []))
-                if cell.cell_type != "code" or not cell.source.strip() or "hidden-test" in tags:
-                    continue
-                kind = ("public test" if "public-test" in tags else
-                        "demonstration (the grader skips it)" if tags & SKIP_TAGS else
-                        "graded cell")
+            for label, src, kind in cells:
+                shown = only is None or kind == only
                 left = deadline - time.monotonic()
                 try:
                     if left <= 0:
                         raise WorkerLost(f"the notebook's cells took more than "
                                          f"{limits.notebook_timeout:g} s together", True)
-                    r = worker.request({"cmd": "exec", "code": cell.source, "label": label},
+                    r = worker.request({"cmd": "exec", "code": src, "label": label},
                                        min(limits.cell_timeout, left))
                 except WorkerLost as e:
                     echo(f"FAIL  {label} ({kind}): {e}")
-                    failed += 1
-                    break
+                    return failed + 1, worker.isolation
                 if r.get("ok"):
-                    echo(f"ok    {label} ({kind})")
-                elif "demonstration" not in kind:
+                    if shown:
+                        echo(f"ok    {label} ({kind})")
+                elif shown:
                     failed += 1
                     echo(f"FAIL  {label} ({kind}): {round_numbers(str(r.get('error')))[:1000]}")
-                else:
-                    echo(f"note  {label} ({kind}): {str(r.get('error'))[:300]}")
         finally:
             worker.kill()
-    echo(f"{'all public tests pass' if not failed else f'{failed} cell(s) would fail'} "
-         f"({time.monotonic() - t0:.1f} s; isolation: {worker.isolation}). The hidden tests use "
-         "other inputs: passing the public ones is necessary, not sufficient.")
-    return 1 if failed else 0
+    return failed, worker.isolation
