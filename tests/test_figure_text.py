@@ -1,7 +1,10 @@
 """Every label in every figure of a chapter is readable where the page shows it.
 
 Run after `make book`. Each chapter page of _build/html is opened in headless Chromium at 1400 px
-wide, every folded part (hidden code, solutions) is opened, and every figure is measured: SVG images
+wide, every folded part (hidden code, solutions) is opened, and every figure is measured; then the
+same page is narrowed to a phone's 375 px and measured again (there a figure too wide for the
+column keeps a legible size and scrolls sideways in its own frame: tools/book_static/course.js).
+What is measured: SVG images
 (Graphviz drawings, matplotlib's SVG outputs, the SVG files of img/), inline SVG, and the frames of
 matplotlib animations. A text element's rendered size is its font size times the scale from the
 SVG's user units to screen pixels, times the scale at which the page shows the image (displayed
@@ -32,6 +35,8 @@ from website_helpers import CHROMIUM_FLAGS, HTML, IN_CI, PAGES  # noqa: E402
 
 MIN_PX = 12.0        # 9 pt: the smallest text a reader should have to read
 WIDTH_PX = 1400      # a laptop-sized window
+PHONE_PX = 375       # a phone
+WIDTHS = (WIDTH_PX, PHONE_PX)
 CHAPTERS = [p for p in PAGES if p.startswith("chapters/")]
 
 # {page: reason} for pages allowed to show raster figures. Keep it empty: draw SVG with dp.style.use().
@@ -223,22 +228,43 @@ def _open(browser, page: str):
     return context, tab
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
-def test_figure_text_is_at_least_12px_at_1400px(browser, page):
-    context, tab = _open(browser, page)
-    try:
-        results, raster = measure_page(tab, page)
-    finally:
-        context.close()
+def measure_widths(tab, page: str) -> dict[int, tuple[list[dict], list[str]]]:
+    """measure_page at 1400 px, then at 375 px in the same tab (one load of the page)."""
+    found = {}
+    for width in WIDTHS:
+        if width != WIDTH_PX:
+            tab.set_viewport_size({"width": width, "height": 812})
+            tab.wait_for_timeout(400)  # course.js lays the figures out again after a resize
+        found[width] = measure_page(tab, page)
+    return found
+
+
+def _problems(results, raster, page) -> list[str]:
     small = [r for r in results if r["px"] < MIN_PX - 0.05]
     problems = [f"  {r['figure']}: smallest text {r['px']:.1f} px ({r['text']!r})" for r in small]
     if raster and page not in ALLOWED_RASTER:
         problems += [f"  {r}: raster image, its text cannot be measured (draw it as SVG: "
                      "dp.style.use(); animations: plt.rcParams['animation.frame_format'] = 'svg')"
                      for r in raster]
-    assert not problems, (
-        f"{page}: figure text under {MIN_PX:g} px at {WIDTH_PX} px wide, or raster figures:\n"
-        + "\n".join(problems))
+    return problems
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_figure_text_is_at_least_12px_at_1400px_and_375px(browser, page):
+    context, tab = _open(browser, page)
+    try:
+        found = measure_widths(tab, page)
+    finally:
+        context.close()
+    report = []
+    for width, (results, raster) in found.items():
+        problems = _problems(results, raster, page)
+        if problems:
+            report += [f"at {width} px wide:"] + problems
+    assert not report, (
+        f"{page}: figure text under {MIN_PX:g} px, or raster figures:\n" + "\n".join(report))
+    assert len(found[PHONE_PX][0]) == len(found[WIDTH_PX][0]), (
+        f"{page}: not every figure measured at {WIDTH_PX} px was measured at {PHONE_PX} px")
 
 
 def test_measurement_catches_small_text_and_scaling(browser):
@@ -259,7 +285,7 @@ def test_measurement_catches_small_text_and_scaling(browser):
 
 
 def main() -> None:
-    """Print the smallest text of every figure on every chapter page."""
+    """Print the smallest text of every figure on every chapter page, at 1400 px and at 375 px."""
     from playwright.sync_api import sync_playwright
 
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium")
@@ -267,16 +293,17 @@ def main() -> None:
         b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         for page in CHAPTERS:
             context, tab = _open(b, page)
-            results, raster = measure_page(tab, page)
+            found = measure_widths(tab, page)
             context.close()
-            worst = min((r["px"] for r in results), default=float("nan"))
-            print(f"{page}: {len(results)} measured figures, smallest text {worst:.1f} px,"
-                  f" {len(raster)} raster")
-            for r in results:
-                flag = "  " if r["px"] >= MIN_PX - 0.05 else "!!"
-                print(f"  {flag} {r['px']:5.1f} px  {r['figure']}  {r['text']!r}")
-            for r in raster:
-                print(f"  !! raster  {r}")
+            for width, (results, raster) in found.items():
+                worst = min((r["px"] for r in results), default=float("nan"))
+                print(f"{page} at {width} px: {len(results)} measured figures, smallest text "
+                      f"{worst:.1f} px, {len(raster)} raster")
+                for r in results:
+                    flag = "  " if r["px"] >= MIN_PX - 0.05 else "!!"
+                    print(f"  {flag} {r['px']:5.1f} px  {r['figure']}  {r['text']!r}")
+                for r in raster:
+                    print(f"  !! raster  {r}")
         b.close()
 
 

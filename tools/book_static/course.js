@@ -73,6 +73,93 @@
   var timer = null;
   window.addEventListener('resize', function () {
     clearTimeout(timer);
-    timer = setTimeout(function () { markWide(); tabStops(); }, 100);
+    timer = setTimeout(function () { markWide(); tabStops(); fitFigures(); }, 100);
+  });
+
+  // Figures on a narrow screen. A figure is drawn to be read at the size a desktop page shows it
+  // (tests/test_figure_text.py: no label under 12 px at 1400 px wide); squeezed into a phone's
+  // column its labels would shrink to 5-7 px. So below NARROW, a figure wider than its column is
+  // shown at that size, or smaller as long as its smallest label stays at 12 px, in a frame that
+  // scrolls sideways ("figure-wide"), with the equations' shadow cue on the side where more of it
+  // is; the frame is a tab stop named after the figure, so the arrow keys scroll it. A figure that fits is left alone, and so is every figure on a
+  // wider screen: the wrappers are then display: contents, and the page lays out as before.
+  var NARROW = window.matchMedia('(max-width: 699.98px)');
+  var MIN_TEXT_PX = 12.25;  // 9 pt, and a little to spare for rounding
+  var FIGURES = ['.cell_output img', 'figure img', 'div.animation img', 'div.output img']
+    .map(function (s) { return '.bd-article ' + s; }).join(', ');
+  function frameOf(img) {
+    var target = (img.parentElement && img.parentElement.closest('a.image-reference')) || img;
+    var scroll = target.parentElement;
+    if (scroll && scroll.classList.contains('figure-scroll')) return scroll;
+    if (!NARROW.matches) return null;  // wrapped when first needed
+    var frame = document.createElement('div');
+    frame.className = 'figure-frame';
+    scroll = document.createElement('div');
+    scroll.className = 'figure-scroll';
+    target.parentNode.insertBefore(frame, target);
+    frame.appendChild(scroll);
+    scroll.appendChild(target);
+    scroll.addEventListener('scroll', function () { edges(scroll, frame); }, {passive: true});
+    img.addEventListener('load', function () { fitFigure(img); });
+    return scroll;
+  }
+  function edges(box, marked) {
+    (marked || box).classList.toggle('more-left', box.scrollLeft > 1);
+    (marked || box).classList.toggle('more-right',
+                                     box.scrollLeft + box.clientWidth < box.scrollWidth - 1);
+  }
+  function figureName(img) {
+    var alt = (img.getAttribute('alt') || '').trim();
+    var first = alt.split(/(?<=\.)\s/)[0];
+    if (first.length > 120) first = first.slice(0, 117).replace(/\s+\S*$/, '') + '...';
+    return 'Figure, scrolls sideways' + (first ? ': ' + first : '');
+  }
+  function fitFigure(img) {
+    var src = img.getAttribute('src') || '';
+    if (src.indexOf('_static/') >= 0) return;
+    var scroll = frameOf(img);
+    if (!scroll) return;
+    var frame = scroll.parentElement;
+    var wide = false;
+    img.style.removeProperty('--figure-width');
+    if (NARROW.matches) {
+      frame.classList.add('figure-wide');  // measure the figure at its full size
+      var full = img.getBoundingClientRect().width;
+      // The build wrote the smallest label's size at the image's intrinsic width (data-text-px):
+      // the figure may shrink until that label is 12 px, and no further.
+      var textPx = parseFloat(img.getAttribute('data-text-px'));
+      var need = full;
+      if (textPx > 0 && img.naturalWidth > 0) {
+        need = Math.min(full, Math.ceil(img.naturalWidth * MIN_TEXT_PX / textPx));
+      }
+      wide = scroll.clientWidth > 0 && need > scroll.clientWidth + 1;
+      if (wide && need < full) img.style.setProperty('--figure-width', need + 'px');
+    }
+    frame.classList.toggle('figure-wide', wide);
+    if (wide) {
+      scroll.setAttribute('tabindex', '0');
+      scroll.setAttribute('role', 'group');
+      scroll.setAttribute('aria-label', figureName(img));
+      edges(scroll, frame);
+    } else {
+      ['tabindex', 'role', 'aria-label'].forEach(function (a) { scroll.removeAttribute(a); });
+      frame.classList.remove('more-left', 'more-right');
+    }
+  }
+  function fitFigures() {
+    document.querySelectorAll(FIGURES).forEach(fitFigure);
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', fitFigures);
+  } else {
+    fitFigures();
+  }
+  window.addEventListener('load', fitFigures);
+  // A figure inside a folded cell or solution has no width until it is opened.
+  document.addEventListener('toggle', function () { fitFigures(); }, true);
+  document.addEventListener('click', function (ev) {
+    if (ev.target.closest && ev.target.closest('.toggle-button, .admonition-title, summary')) {
+      setTimeout(fitFigures, 400);
+    }
   });
 })();
