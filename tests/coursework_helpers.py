@@ -7,6 +7,7 @@ grader's mechanisms are tested independently of the course's four assignments, a
 from __future__ import annotations
 
 import csv
+import functools
 import subprocess
 import sys
 import textwrap
@@ -134,8 +135,38 @@ def with_cells(notebook: Path, *cells: str, at: int | None = None, replace: dict
     return nb
 
 
-def run_grader(*args: str, timeout: float = 300, env=None):
-    return subprocess.run([sys.executable, str(TOOL / "coursework.py"), *map(str, args)],
+@functools.cache
+def isolation_holds(without: tuple = ()) -> bool:
+    """Whether a worker started here is isolated (with the layers in ``without`` switched off).
+    In a container without Landlock and without the right to make namespaces, nothing is: the
+    grader then refuses to grade, and the tests grade with --no-sandbox instead (those that
+    need the isolation skip, saying so)."""
+    import tempfile
+
+    import grading
+    import isolation
+    limits = grading.Limits(require=False, without=without).setup()
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=isolation.workdir_base()) as tmp:
+        w = grading.Worker(None, Path(tmp), limits, 60)
+        w.kill()
+    return bool(w.layers.get("isolated"))
+
+
+def needs_isolation():
+    import pytest
+    return pytest.mark.skipif(not isolation_holds(), reason=(
+        "no isolation layer holds here (no Landlock, no root with namespaces): the grader "
+        "would refuse to grade, and these attacks are only kept out by the isolation"))
+
+
+def run_grader(*args: str, timeout: float = 300, env=None, auto_sandbox: bool = True):
+    """The grader's command line. Where no isolation layer holds, ``grade`` runs with
+    --no-sandbox (unless ``auto_sandbox`` is off), so the grading itself is still tested."""
+    args = [str(a) for a in args]
+    if (auto_sandbox and args[0] == "grade" and "--no-sandbox" not in args
+            and not isolation_holds()):
+        args.append("--no-sandbox")
+    return subprocess.run([sys.executable, str(TOOL / "coursework.py"), *args],
                           check=False, capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -15,8 +15,8 @@ import time
 
 import nbformat
 import pytest
-from coursework_helpers import (MASTERS, TOY, feedback, run_grader, scores, toy_assignments,
-                                with_cells)
+from coursework_helpers import (MASTERS, TOY, feedback, needs_isolation, run_grader, scores,
+                                toy_assignments, with_cells)
 
 import grading
 import worker
@@ -234,6 +234,7 @@ def test_a_process_left_behind_cannot_edit_the_grades(attacked):
     assert scores(attacked["out"])[_sub("daemon")] == 3
 
 
+@needs_isolation()
 def test_a_blocked_module_stays_blocked(attacked):
     fb = feedback(attacked["out"], _sub("unblock_torch"))
     assert scores(attacked["out"])[_sub("unblock_torch")] == 3

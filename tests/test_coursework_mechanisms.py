@@ -11,8 +11,8 @@ import json
 import nbformat
 import numpy as np
 import pytest
-from coursework_helpers import (TOY, feedback, grades, run_grader, scores, toy_assignments,
-                                with_cells)
+from coursework_helpers import (TOY, feedback, grades, needs_isolation, run_grader, scores,
+                                toy_assignments, with_cells)
 
 import grading
 from release import release
@@ -145,6 +145,7 @@ def test_no_reference_is_reachable_through_frames_or_gc(toy):
     assert q["echo"]["points"] == "0" and "no reference found" in q["echo"]["message"], q["echo"]
 
 
+@needs_isolation()
 def test_a_blocked_module_cannot_be_reloaded_read_or_subclassed(toy):
     q = _q(toy, "blocked")
     msg = q["tanh"]["message"]

@@ -96,13 +96,92 @@ def test_nothing_is_cut_off_on_a_phone(browser, name):
             if eq["wide"]:
                 assert eq["scrolls"] and eq["cue"], (
                     f"{name}: {eq['id']} is wider than the screen without scrolling and its cue")
-        # The animation player fits: its frame, slider and every button are on screen.
+        # The animation player fits: its slider and every button are on screen, and its frame
+        # too, or the box in which the frame scrolls sideways (see the figures' test below).
         for k in range(tab.locator("div.animation").count()):
             anim = tab.locator("div.animation").nth(k)
             for part in anim.locator("img, input, button").all():
-                box = part.bounding_box()
+                box = part.evaluate_handle("e => e.closest('.figure-wide > .figure-scroll') || e").as_element()
+                box = box.bounding_box()
                 assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (
                     f"{name}: animation {k}: {part.evaluate('e => e.outerHTML')[:80]} off screen")
+    finally:
+        context.close()
+
+
+# The figures on a phone (course.js, course.css): one wider than the column keeps a legible size
+# in a frame that scrolls sideways, is a named tab stop, and shows a shadow on the side with more.
+_FIGURE_FRAMES = """() => Array.from(document.querySelectorAll('.figure-frame')).map(f => {
+  const s = f.querySelector('.figure-scroll');
+  const img = f.querySelector('img');
+  const cue = side => getComputedStyle(f, side).opacity === '1';
+  return {wide: f.classList.contains('figure-wide'), alt: img.alt.slice(0, 50),
+          img: img.getBoundingClientRect().width, column: s.clientWidth,
+          scrolls: s.scrollWidth > s.clientWidth + 1 &&
+                   ['auto', 'scroll'].includes(getComputedStyle(s).overflowX),
+          tabindex: s.getAttribute('tabindex'), name: s.getAttribute('aria-label') || '',
+          role: s.getAttribute('role'), display: getComputedStyle(f).display,
+          left: cue('::before'), right: cue('::after')};
+})"""
+
+AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
+_AXE_FRAMES = """async () => {
+  const r = await axe.run({include: [['.figure-frame.figure-wide']]},
+    {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+     resultTypes: ['violations']});
+  return r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '));
+}"""
+
+
+@pytest.mark.parametrize("name", [p for p in PAGES if p.startswith("chapters/")])
+def test_wide_figures_scroll_in_a_named_frame_on_a_phone(browser, name):
+    context, tab = _open(browser, name, PHONE)
+    try:
+        tab.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        tab.wait_for_timeout(500)
+        frames = tab.evaluate(_FIGURE_FRAMES)
+        wide = [f for f in frames if f["wide"]]
+        for f in frames:
+            if not f["wide"]:
+                assert f["img"] <= f["column"] + 1 or f["column"] == 0, (
+                    f"{name}: {f['alt']!r} sticks out of its column without a frame: {f}")
+                continue
+            assert f["scrolls"], f"{name}: {f['alt']!r} is framed but does not scroll: {f}"
+            assert f["tabindex"] == "0" and f["role"] == "group", f
+            assert f["name"].startswith("Figure, scrolls sideways: ") and len(f["name"]) > 30, f
+            assert f["right"] and not f["left"], (
+                f"{name}: {f['alt']!r}: no shadow at the right edge, where more of it is: {f}")
+        if wide:
+            tab.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+            violations = tab.evaluate(_AXE_FRAMES)
+            assert not violations, f"{name}: axe-core on the figures' frames: {violations}"
+        # Back on a desktop screen the frames are gone: the page lays out as it did without them.
+        tab.set_viewport_size(DESKTOP)
+        tab.wait_for_timeout(400)
+        for f in tab.evaluate(_FIGURE_FRAMES):
+            assert not f["wide"] and f["display"] == "contents" and f["tabindex"] is None, f
+    finally:
+        context.close()
+
+
+def test_a_figure_frame_scrolls_by_keyboard_and_moves_its_cue(browser):
+    context, tab = _open(browser, "chapters/01_loss_surfaces", PHONE)
+    try:
+        frame = tab.locator(".figure-frame.figure-wide").first
+        scroll = frame.locator(".figure-scroll")
+        scroll.scroll_into_view_if_needed()
+        scroll.focus()
+        assert scroll.evaluate("s => s === document.activeElement")
+        for _ in range(4):
+            tab.keyboard.press("ArrowRight")
+        tab.wait_for_timeout(300)
+        assert scroll.evaluate("s => s.scrollLeft") > 0, "the arrow keys do not scroll the figure"
+        assert "more-left" in frame.get_attribute("class")
+        scroll.evaluate("s => { s.scrollLeft = s.scrollWidth; }")
+        tab.wait_for_timeout(200)
+        classes = frame.get_attribute("class")
+        assert "more-left" in classes and "more-right" not in classes, classes
+        tab.screenshot(path=str(SHOTS / "phone__figure_scrolled.png"))
     finally:
         context.close()
 
