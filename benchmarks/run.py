@@ -270,8 +270,8 @@ def bench_scalar(quick: bool) -> dict:
             ["dagprop (forward + backward + sgd)", fmt_time(t["dagprop"]),
              f"{t['dagprop'] / n_nodes * 1e9:.0f} ns", f"{t['micrograd'] / t['dagprop']:.1f}"]]
     text = (f"### S. Scalar nodes: MLP(2, [16, 16, 1]) on {n} points, hinge + L2 loss\n\n"
-            f"{n_nodes:,} compute nodes, {len(g.params)} parameters, {len(g.inputs)} input and "
-            f"constant leaves.\n\n"
+            f"{n_nodes:,} compute nodes, {len(g.params)} parameters, {len(g.inputs)} inputs and "
+            f"{len(g.constants)} constants.\n\n"
             + table(["implementation", "time per step", "per compute node", "speed-up vs micrograd"],
                     rows)
             + f"\n\ndagprop's loops: forward {fmt_time(parts['forward'])}, backward "
