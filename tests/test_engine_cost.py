@@ -87,3 +87,13 @@ def test_counts_grow_linearly_with_depth():
     c1, c2, c3 = counts(1), counts(2), counts(3)
     for key in ("nodes", "edges", "forward_macs", "backward_macs", "values"):
         assert c3[key] - c2[key] == c2[key] - c1[key] > 0, key
+
+
+def test_no_backward_work_is_counted_towards_integer_labels():
+    # cross_entropy sends no gradient to its labels, so backward costs one multiply-add per logit
+    # (along the logits' edge) and nothing along the labels' edge.
+    logits = dp.Param(np.zeros((4, 3)), name="z")
+    labels = dp.Input(np.array([0, 2, 1, 1]), name="y")
+    loss = dp.cross_entropy(logits, labels)
+    forward, backward = dp.cost.node_macs(loss)
+    assert backward == logits.value.size

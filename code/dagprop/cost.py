@@ -13,7 +13,8 @@ The counting model (chapter 2 explains it):
   2*n*k*m. Stacked (batched) products multiply both by the number of matrices in the stack.
 * Every other operation costs one operation per element of its largest operand forward (a sum,
   a product, a tanh each count as one), and backward one multiply-add per element for each edge
-  along which it sends a gradient (``parent.grad += grad * local``).
+  along which it sends a gradient (``parent.grad += grad * local``); edges to parents that get
+  no gradient (``no_grad_to``, such as integer class labels) cost nothing backward.
 * SGD costs one multiply-add per parameter element.
 
 Counts depend only on the shapes stored in the nodes, so they are the same on every machine.
@@ -56,7 +57,8 @@ def node_macs(node: Node) -> tuple[int, int]:
     out = int(np.size(node.value))
     sizes = [int(np.size(p.value)) for p in node.parents]
     forward = max([out] + sizes)
-    backward = sum(max(out, s) for s in sizes)
+    # No gradient is sent to the parents the op skips (integer class labels, for instance).
+    backward = sum(max(out, s) for i, s in enumerate(sizes) if i not in node.no_grad_to)
     return forward, backward
 
 
