@@ -2,7 +2,10 @@
 
 At 375 px the menu button opens the table of contents, nothing on a page is cut off at the right
 edge (a long formula scrolls inside its own box and a shadow marks the side with more to see),
-equation numbers sit beside their equations, and the animation's controls fit. A screenshot of
+equation numbers sit beside their equations, and the animation's controls fit. A figure too wide
+for the column keeps a size at which its labels are legible (tests/test_figure_text.py measures
+them) and scrolls sideways in a frame that has a shadow cue, a tab stop and a name; on a desktop
+screen the frames are gone. A screenshot of
 every page at 375 px goes to _build/screenshots/phone__*.png. By keyboard alone a reader reaches
 and opens the menu, the exercise solutions and the animation's buttons.
 """
