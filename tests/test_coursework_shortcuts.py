@@ -195,6 +195,29 @@ attack("finite_differences_logsumexp", A1, ["logsumexp"], ["max", "layer_norm", 
             x.grad += num
     ''')
 
+attack("finite_differences_logsumexp_step_1e-4", A1, ["logsumexp"], ["max", "layer_norm", "huber"],
+       replaces=["class LogSumExp("], code='''
+    class LogSumExp(dp.Compute):  # as above, with the step that balances rounding and truncation
+        @staticmethod
+        def f(x):
+            m = x.max(-1, keepdims=True)
+            return (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[..., 0]
+
+        def forward(self):
+            self.value = self.f(self.parents[0].value)
+
+        def backward(self):
+            x = self.parents[0]
+            num = np.zeros_like(x.value)
+            for idx in np.ndindex(x.value.shape):
+                e = np.zeros_like(x.value)
+                e[idx] = 1e-4
+                num[idx] = np.sum(self.grad * (self.f(x.value + e) - self.f(x.value - e))) / 2e-4
+            x.grad += num
+    ''', xfail="with a step of 1e-4, rounding (~1e-13 / 1e-4) and truncation (~1e-8 times "
+               "the third derivative) both stay near 1e-9, inside the question's rtol of "
+               "1e-7, even for inputs in the thousands")
+
 attack("finite_differences_huber", A1, ["huber"], ["max", "logsumexp", "layer_norm"],
        replaces=["class HuberLoss("], code='''
     class HuberLoss(dp.Compute):  # backward by central differences of forward
@@ -255,11 +278,27 @@ attack("dagprop_graph_vjp", A2, ["vjp", "jacobian_few_outputs"], ["jvp", "jacobi
     import dagprop as dp
 
 
+    class Sin(dp.Compute):  # dagprop has no sin, cos: two small nodes of our own
+        def forward(self):
+            self.value = np.sin(self.parents[0].value)
+
+        def backward(self):
+            self.parents[0].grad += self.grad * np.cos(self.parents[0].value)
+
+
+    class Cos(dp.Compute):
+        def forward(self):
+            self.value = np.cos(self.parents[0].value)
+
+        def backward(self):
+            self.parents[0].grad -= self.grad * np.sin(self.parents[0].value)
+
+
     def vjp(program, x, dy):  # build the program from dagprop's nodes, let its graph go back
         ops, args, n_in = program["ops"], program["args"], program["n_in"]
         nodes = [dp.Param(np.array(v)) for v in x]
         make = {ADD: lambda a, b: a + b, SUB: lambda a, b: a - b, MUL: lambda a, b: a * b,
-                SIN: lambda a, b: dp.sin(a), COS: lambda a, b: dp.cos(a),
+                SIN: lambda a, b: Sin(a), COS: lambda a, b: Cos(a),
                 TANH: lambda a, b: dp.tanh(a)}
         for i in range(n_in, len(ops)):
             a, b = args[i]
@@ -446,6 +485,47 @@ attack("guard_flipped_and_modes_disabled", A4, ["linear_relu"], ["normalize"],
        replaces=["class LinearReLU("], stubs=["def train("],
        code=linear_relu(FLIP.format(context="torch._C.DisableTorchFunction(), "),
                         prelude="import sys\n"))
+
+# a determined attack: the guards keep the functions they wrap in their closures; put the
+# originals back, then differentiate with autograd while no torch-function mode looks
+UNGUARD = '''
+import sys
+
+import torch
+from torch.autograd.variable import Variable
+
+
+def _original(wrapper):
+    """The function a guard wrapped, from the wrapper's closure."""
+    for cell in wrapper.__closure__ or ():
+        c = cell.cell_contents
+        if callable(c) and getattr(c, "__name__", "") not in ("inside", "call"):
+            return c
+    return wrapper
+
+
+def _unguard():
+    engine = Variable._execution_engine
+    run = getattr(type(engine), "run_backward", None)
+    for cell in getattr(run, "__closure__", None) or ():
+        if hasattr(cell.cell_contents, "run_backward"):  # the engine it wraps
+            Variable._execution_engine = cell.cell_contents
+    for owner, name in ((torch.autograd, "grad"), (torch.autograd, "backward"),
+                        (torch.Tensor, "backward")):
+        f = getattr(owner, name)
+        if getattr(f, "__closure__", None):
+            setattr(owner, name, _original(f))
+'''
+
+attack("guard_unwrapped_from_its_closures", A4, ["linear_relu"], ["normalize"],
+       replaces=["class LinearReLU("], stubs=["def train("], code=linear_relu('''
+    _unguard()
+    x, W, b = (t.detach().requires_grad_() for t in ctx.saved_tensors)
+    with torch._C.DisableTorchFunction(), torch.enable_grad():
+        return torch.autograd.grad(torch.relu(x @ W + b), (x, W, b), grad)
+''', prelude=UNGUARD), xfail="the guards run in the submission's process and keep what they "
+                              "wrap in closures it can read (see 'What is left' in "
+                              "tools/coursework/README.md)")
 
 attack("hard_coded_trained_weights", A4, ["train"], ["normalize", "linear_relu"],
        edits={"    Xt, yt = torch.tensor(X), torch.tensor(y)":  # weights fitted to last term's data
