@@ -104,8 +104,8 @@ def test_nothing_is_cut_off_on_a_phone(browser, name):
         for k in range(tab.locator("div.animation").count()):
             anim = tab.locator("div.animation").nth(k)
             for part in anim.locator("img, input, button").all():
-                box = part.evaluate_handle("e => e.closest('.figure-wide > .figure-scroll') || e").as_element()
-                box = box.bounding_box()
+                box = part.evaluate_handle(
+                    "e => e.closest('.figure-wide > .figure-scroll') || e").as_element().bounding_box()
                 assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (
                     f"{name}: animation {k}: {part.evaluate('e => e.outerHTML')[:80]} off screen")
     finally:
@@ -187,6 +187,21 @@ def test_a_figure_frame_scrolls_by_keyboard_and_moves_its_cue(browser):
         tab.screenshot(path=str(SHOTS / "phone__figure_scrolled.png"))
     finally:
         context.close()
+
+
+def test_margin_notes_stay_in_the_window_on_a_small_laptop(browser):
+    """Between 992 and 1200 px the theme hung margin notes beyond the window (the sidebar they
+    were meant to sit over is a drawer there): the page scrolled sideways by 240 px at 1024."""
+    pages = [p for p in PAGES if 'class="margin' in (HTML / f"{p}.html").read_text(encoding="utf-8")]
+    assert pages, "no page has a margin note"
+    for name in pages:
+        context, tab = _open(browser, name, {"width": 1024, "height": 768})
+        try:
+            layout = tab.evaluate(_CUT_OFF)
+            assert layout["pageWidth"] <= layout["width"] and not layout["cut"], (
+                f"{name} at 1024 px: " + "\n".join(layout["cut"][:5]))
+        finally:
+            context.close()
 
 
 def test_a_long_formula_scrolls_in_its_box_with_a_cue(browser):
