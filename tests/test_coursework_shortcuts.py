@@ -387,6 +387,14 @@ attack("train_returns_its_input", A3, ["train"],
         return params
     ''')
 
+attack("train_on_last_terms_data", A3, ["train"],
+       ["forward", "total_loss", "backward_one_block", "backward_residual"],
+       edits={"    for _ in range(steps):\n": (
+           "    rng = np.random.default_rng(3305)  # the weights that scored last term\n"
+           "    y = rng.integers(0, 3, 60)\n"
+           "    X = 2 * rng.standard_normal((3, 2))[y] + 0.5 * rng.standard_normal((60, 2))\n"
+           "    for _ in range(steps):\n")})
+
 # --- assignment 04: torch Functions with a backward of their own --------------------------------
 
 AUTOGRAD_BACKWARD = '''
@@ -621,7 +629,8 @@ def test_the_rest_of_the_attack_notebook_still_scores(graded, a):
 DRAWN = ("argmax_only_max", "unstable_logsumexp", "layer_norm_gamma_beta_not_summed",
          "finite_differences_logsumexp", "finite_differences_logsumexp_step_1e-4",
          "finite_differences_huber", "jacobian_always_forward_mode", "jacobian_always_reverse_mode",
-         "unstable_cross_entropy", "bias_gradient_not_summed", "train_returns_its_input")
+         "unstable_cross_entropy", "bias_gradient_not_summed", "train_returns_its_input",
+         "train_on_last_terms_data")
 SEEDS = range(1, 31)
 # known holes in the draws (the reason, until the assignment's cases close them)
 DRAWN_XFAIL = {
