@@ -61,7 +61,8 @@ TARGETS = [
 # --- timing ----------------------------------------------------------------------------------------
 
 def side_by_side(steps: dict, budget: float, rounds: int, sample: float | None = None,
-                 warmup: int = 2, pause: float = 0.05, clock=time.perf_counter) -> dict[str, float]:
+                 warmup: int = 2, pause: float = 0.05, clock=time.perf_counter,
+                 stat=statistics.median) -> dict[str, float]:
     """Median seconds per call of each function in ``steps``, measured side by side.
 
     Every function is warmed up, then timed for about ``budget`` seconds in all, in ``rounds``
@@ -74,7 +75,8 @@ def side_by_side(steps: dict, budget: float, rounds: int, sample: float | None =
     that thread pools still spinning after one library's turn (torch's, OpenBLAS's) are not billed
     to the next. The result is the median of the samples. ``clock`` is wall time by default;
     single-threaded pure-Python work may be timed in CPU time (``time.process_time``), which
-    other processes on a shared machine disturb far less.
+    other processes on a shared machine disturb far less; since they can only add to it (by
+    sharing the caches), ``stat=min`` then suits better than the median.
     """
     names = list(steps)
     per_call = {}
@@ -100,7 +102,7 @@ def side_by_side(steps: dict, budget: float, rounds: int, sample: float | None =
                 samples[name].append((t1 - t0) / k)
                 if t1 - start + (t1 - t0) > turn:
                     break
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return {name: stat(s) for name, s in samples.items()}
 
 
 def fmt_time(seconds: float) -> str:
@@ -474,10 +476,11 @@ def timing_worker(sizes: list[int], quick: bool) -> list[dict]:
     for what, fn in (("step", step), ("forward", lambda g, L: g.forward()),
                      ("backward", lambda g, L: g.backward(L)), ("touch", lambda g, L: touch(g))):
         # CPU time: the step and the control loop are single-threaded Python, and CPU time
-        # leaves out the time other processes hold the core (the machine is shared).
+        # leaves out the time other processes hold the core (the machine is shared); the fastest
+        # sample, since other processes can only slow a sample down (through the shared caches).
         t = side_by_side({i: functools.partial(fn, g, L) for i, (g, L) in enumerate(graphs)},
                          budget=budget * len(sizes), rounds=rounds, sample=0.05,
-                         clock=time.process_time)
+                         clock=time.process_time, stat=min)
         for i, r in enumerate(out):
             r[what] = t[i]
     return out

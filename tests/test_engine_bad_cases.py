@@ -72,7 +72,7 @@ def test_the_taught_loop_works_below_an_output_it_does_not_start_from():
 
 @settings(max_examples=30)
 @given(prog=shape_programs(), seed=seeds)
-def test_the_taught_loop_gives_backwards_gradients_on_random_graphs_with_a_side_output(prog, seed):
+def test_the_taught_loop_matches_backward_on_random_graphs_with_a_side_output(prog, seed):
     shapes, program = prog
     rng = np.random.default_rng(seed)
     leaves = [dp.Param(rng.uniform(-1.5, 1.5, s), name=f"x{i}") for i, s in enumerate(shapes)]
@@ -268,7 +268,7 @@ def test_bce_with_logits_matches_torch_in_value_and_both_gradients():
 # --- 4. gradcheck on bad gradients ----------------------------------------------------------------
 
 class _Scaled(ops.Tanh):
-    """tanh whose backward sends ``factor`` x the right gradient (NaN in the first entry)."""
+    """tanh whose backward sends 10 times the right gradient, with a NaN in the first entry."""
 
     __slots__ = ()
 
