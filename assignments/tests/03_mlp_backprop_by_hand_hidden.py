@@ -184,8 +184,28 @@ def loss_cases(rng=None):
     cases = [net_case(rng, *_sizes(rng), 1, int(rng.integers(2, 10)), lam)
              for lam in (0.0, float(rng.uniform(0.01, 0.5)))]
     # logits in the thousands: exp overflows unless the largest logit is taken out first
-    cases.append(net_case(rng, *_sizes(rng), 1, 6, 0.1, out_scale=rng.uniform(800, 2000)))
+    big = None
+    while big is None:  # (a draw whose ReLU layer outputs only zeros has no logits to scale)
+        big = _with_large_logits(rng, net_case(rng, *_sizes(rng), 1, 6, 0.1))
+    cases.append(big)
     return cases
+
+
+def _with_large_logits(rng, case):
+    """Scale the output layer so that the largest logit of the batch is between 1000 and 3000
+    (scaling the weights alone could leave every logit below exp's overflow at about 709, or
+    make the large ones negative, which an unstable log-sum-exp survives); None if the drawn
+    network's logits are all (nearly) zero."""
+    h = np.maximum(case["X"] @ case["W_in"] + case["b_in"], 0)
+    for t in range(1, n_blocks(case) + 1):
+        h = h + np.tanh(h @ case[f"W{t}"] + case[f"b{t}"])
+    z = h @ case["W_out"]
+    if z.max() < -z.min():  # the largest logit by size is negative: flip the output layer
+        case["W_out"], z = -case["W_out"], -z
+    if z.max() < 1e-3:
+        return None
+    case["W_out"] = case["W_out"] * (rng.uniform(1000, 3000) / z.max())
+    return case
 
 
 def backward_one_block_cases(rng=None):
