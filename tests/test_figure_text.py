@@ -284,6 +284,26 @@ def test_measurement_catches_small_text_and_scaling(browser):
     assert half["sizes"][0]["px"] == pytest.approx(6.0, abs=0.01)
 
 
+def test_the_build_reads_the_smallest_label_of_an_svg():
+    """tools/book_offline.py writes data-text-px, which course.js uses to shrink a figure on a
+    phone no further than 12 px labels: points, viewBox scaling and scale transforms count."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from book_offline import smallest_text_px
+
+    graphviz = ('<svg xmlns="http://www.w3.org/2000/svg" width="300pt" height="100pt" '
+                'viewBox="0 0 600 200"><g transform="scale(1 1) rotate(0) translate(4 196)">'
+                '<text font-size="14.00">a</text><g transform="scale(0.5)">'
+                '<text font-size="20">b</text></g></g></svg>')
+    # 300 pt = 400 px for 600 user units: 14 units -> 9.33 px; 20 * 0.5 units -> 6.67 px
+    assert smallest_text_px(graphviz) == pytest.approx(20 * 0.5 * 400 / 600)
+    matplotlib = ('<svg xmlns="http://www.w3.org/2000/svg" width="100pt" height="50pt" '
+                  'viewBox="0 0 100 50"><text style="font-size: 10px; font-family: sans-serif" '
+                  'transform="rotate(-90 5 5)">10</text><text style="font-size: 12px"> </text>'
+                  '</svg>')
+    assert smallest_text_px(matplotlib) == pytest.approx(10 * 4 / 3)
+    assert smallest_text_px('<svg xmlns="http://www.w3.org/2000/svg"/>') is None
+
+
 def main() -> None:
     """Print the smallest text of every figure on every chapter page, at 1400 px and at 375 px."""
     from playwright.sync_api import sync_playwright

@@ -110,7 +110,7 @@
   }
   function figureName(img) {
     var alt = (img.getAttribute('alt') || '').trim();
-    var first = alt.split(/(?<=\.)\s/)[0];
+    var first = alt.replace(/\.\s[\s\S]*$/, '.');  // the first sentence
     if (first.length > 120) first = first.slice(0, 117).replace(/\s+\S*$/, '') + '...';
     return 'Figure, scrolls sideways' + (first ? ': ' + first : '');
   }
