@@ -27,6 +27,7 @@ import base64
 import html
 import math
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote
@@ -210,6 +211,13 @@ def mark_text_sizes(text: str, page: Path) -> str:
 def fix_written_pages(app, exception):
     if exception is not None or app.builder.format != "html":
         return
+    # Sphinx copies static files only when some page is out of date: a build after an edit of
+    # course.css or course.js alone would keep serving the old ones.
+    for name in (STYLESHEET, SCRIPT):
+        source, target = STATIC / name, Path(app.outdir) / "_static" / name
+        if target.parent.is_dir() and (not target.exists()
+                                       or target.read_bytes() != source.read_bytes()):
+            shutil.copyfile(source, target)
     for path in Path(app.outdir).rglob("*.html"):
         text = path.read_text(encoding="utf-8")
         fixed = mark_text_sizes(fix_theme_markup(text), path)
