@@ -110,9 +110,9 @@ def test_show_local_labels_edges_with_local_gradients():
     assert len(edges) == 4
     back = [(a_, attrs) for a_, _, attrs in edges if "style=dashed" in attrs]
     assert all("dir=back" in attrs and "#d62728" in attrs for _, attrs in back)
-    labels = {a_: re.search(r'label="?×([^" \]]+)', attrs).group(1) for a_, attrs in back}
-    assert labels[_id_of(nodes, "a")] == "-2"  # d(ab)/da = b
-    assert labels[_id_of(nodes, "b")] == "3"
+    labels = {a_: re.search(r'label="?(×[^" \]]+)', attrs).group(1) for a_, attrs in back}
+    assert labels[_id_of(nodes, "a")] == "×(−2)"  # d(ab)/da = b, a negative factor in brackets
+    assert labels[_id_of(nodes, "b")] == "×3"
     assert (a.grad, b.grad) == grads  # drawing leaves the gradients alone
 
 
@@ -178,3 +178,12 @@ def test_max_nodes_none_draws_everything_and_bad_values_are_refused():
     assert len(nodes) == 10
     with pytest.raises(ValueError, match="max_nodes"):
         dp.draw(top, max_nodes=0)
+
+
+def test_no_gradient_arrow_goes_back_to_a_constant():
+    x = dp.Param(1.5, name="x")
+    y = 2.0 * x  # the Python number becomes a Constant node
+    g = dp.Graph(y)
+    g.backward(y)
+    _, edges = _node_lines(dp.draw(g, show_local=True))
+    assert len([e for e in edges if "style=dashed" in e[2]]) == 1  # back to x only

@@ -57,6 +57,28 @@ def test_clean_strips_timestamps_and_folds_only_the_solution():
         == clean_notebooks.dumps(nb), "cleaning twice changes the file"
 
 
+def test_clean_merges_split_printing_and_drops_widget_views():
+    view = "application/vnd.jupyter.widget-view+json"
+    cell = {"cell_type": "code", "execution_count": 1, "id": "w", "metadata": {}, "source": "...",
+            "outputs": [
+                {"name": "stdout", "output_type": "stream", "text": ["step 1\n"]},
+                {"name": "stdout", "output_type": "stream", "text": "step 2\n"},
+                {"name": "stderr", "output_type": "stream", "text": "warning\n"},
+                {"name": "stdout", "output_type": "stream", "text": "step 3\n"},
+                {"output_type": "display_data", "metadata": {},
+                 "data": {view: {"model_id": "5f1c", "version_major": 2},
+                          "text/plain": "interactive(children=(...))"}},
+                {"output_type": "display_data", "metadata": {}, "data": {view: {"model_id": "9a"}}},
+            ]}
+    nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    assert clean_notebooks.problems(nb)
+    out = clean_notebooks.clean(nb)["cells"][0]["outputs"]
+    assert [o.get("name") for o in out] == ["stdout", "stderr", "stdout", None]
+    assert out[0]["text"] == "step 1\nstep 2\n" and out[2]["text"] == "step 3\n"
+    assert out[3]["data"] == {"text/plain": "interactive(children=(...))"}
+    assert clean_notebooks.problems(nb) == []
+
+
 def test_problems_names_what_is_wrong():
     found = clean_notebooks.problems(_notebook())
     assert any("execution metadata" in f for f in found)

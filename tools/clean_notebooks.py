@@ -9,7 +9,12 @@ built from them and nbval compares them. What goes:
 - each cell's ``execution`` metadata (the kernel's timestamps, new on every run: re-running a
   chapter would otherwise change ~150 lines that say nothing);
 - the notebook's ``widgets`` metadata (the saved state of ipywidgets, with fresh random ids on
-  every run; the explorables rebuild their widgets when run).
+  every run; the explorables rebuild their widgets when run), and with it the widget views in
+  the outputs (each names a random model id; without the saved state they could not be drawn
+  anyway, so the output keeps only its text form);
+- the split of printed text into pieces: consecutive stream outputs of a cell (stdout, stderr)
+  are merged into one, as the website and nbval merge them, so a run that happened to flush
+  twice does not differ from one that flushed once.
 
 What is set: in a chapter, every cell between a ``{solution-start}`` and its ``{solution-end}``
 markdown cell (the sphinx-exercise gated markup, unchanged) gets ``jupyter.source_hidden`` and, for
@@ -63,6 +68,10 @@ def problems(nb: dict) -> list[str]:
         found.append(f"execution metadata in {len(timed)} cell(s), e.g. cell {timed[0]}")
     if "widgets" in nb.get("metadata", {}):
         found.append("saved widget state (metadata.widgets)")
+    noisy = [k for k, c in enumerate(nb.get("cells", [])) if _noisy_outputs(c)]
+    if noisy:
+        found.append(f"split printed output or widget views in {len(noisy)} cell(s), "
+                     f"e.g. cell {noisy[0]}")
     unfolded = []
     for k in solution_cells(nb):
         cell = nb["cells"][k]
@@ -75,9 +84,41 @@ def problems(nb: dict) -> list[str]:
     return found
 
 
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "".join(value)
+
+
+def _clean_outputs(outputs: list) -> list:
+    """Merge consecutive stream outputs of the same name; drop widget views."""
+    cleaned = []
+    for out in outputs:
+        data = out.get("data")
+        if data and _WIDGET_VIEW in data:
+            data.pop(_WIDGET_VIEW)
+            if not data:
+                continue
+        last = cleaned[-1] if cleaned else None
+        if (out.get("output_type") == "stream" and last is not None
+                and last.get("output_type") == "stream" and last.get("name") == out.get("name")):
+            last["text"] = _text(last["text"]) + _text(out["text"])
+            continue
+        cleaned.append(out)
+    return cleaned
+
+
+def _noisy_outputs(cell: dict) -> bool:
+    outputs = cell.get("outputs", [])
+    return _clean_outputs(json.loads(json.dumps(outputs))) != outputs
+
+
 def clean(nb: dict) -> dict:
     for cell in nb.get("cells", []):
         cell.get("metadata", {}).pop("execution", None)
+        if "outputs" in cell:
+            cell["outputs"] = _clean_outputs(cell["outputs"])
     nb.get("metadata", {}).pop("widgets", None)
     for k in solution_cells(nb):
         cell = nb["cells"][k]

@@ -151,12 +151,19 @@ def draw(obj: Graph | Node | Iterable[Node], highlight_path: tuple[Node, Node] |
             if not grad_edges and local is not None:
                 attrs.update(label=_fmt(local[i], digits), fontcolor=_FORWARD)
             dot.edge(ids[id(p)], ids[id(n)], **attrs)
-            if grad_edges and not on_route:
+            # A constant gets no gradient, so no gradient arrow goes back to it.
+            if grad_edges and not on_route and p.kind != "constant":
                 back = dict(color=_HIGHLIGHT, style="dashed", dir="back", constraint="false")
                 if local is not None:
-                    back.update(label=f"×{_fmt(local[i], digits)}", fontcolor=_HIGHLIGHT)
+                    back.update(label=_factor(local[i], digits), fontcolor=_HIGHLIGHT)
                 dot.edge(ids[id(p)], ids[id(n)], **back)
     return dot
+
+
+def _factor(x, digits: int) -> str:
+    """A local gradient as the factor the gradient is multiplied by: ×0.8, ×(−0.5)."""
+    text = _fmt(x, digits)
+    return f"×({'−' + text[1:]})" if text.startswith("-") else f"×{text}"
 
 
 def _head(n: Node) -> str:
