@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from website_helpers import CHROMIUM_FLAGS, HTML, IN_CI, PAGES  # noqa: E402
+from website_helpers import CHROMIUM_FLAGS, HTML, IN_CI, PAGES, launched_browser  # noqa: E402
 
 MIN_PX = 12.0        # 9 pt: the smallest text a reader should have to read
 WIDTH_PX = 1400      # a laptop-sized window
@@ -193,30 +193,12 @@ def measure_page(tab, page: str) -> tuple[list[dict], list[str]]:
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser")
-    if chromium is None:
-        message = ("Chromium is needed for the figure checks: `sudo apt-get install chromium` "
-                   "(or run `make test`, which installs it)")
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if IN_CI:
-            raise
-        pytest.skip("the playwright package is missing: `make setup` installs requirements.txt")
-    if not (HTML / "index.html").exists():
-        if IN_CI:
-            pytest.fail("_build/html is missing: run `make book` before the figure checks")
-        pytest.skip("the website is not built: run `make book` first")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_browser() as b:
+        if not (HTML / "index.html").exists():
+            if IN_CI:
+                pytest.fail("_build/html is missing: run `make book` before the figure checks")
+            pytest.skip("the website is not built: run `make book` first")
+        yield b
 
 
 def _open(browser, page: str):

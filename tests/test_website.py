@@ -13,14 +13,12 @@ they fail instead.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from website_helpers import CHROMIUM_FLAGS, HTML, IN_CI, PAGES, ROOT, SHOTS
+from website_helpers import HTML, IN_CI, PAGES, ROOT, SHOTS, launched_browser
 
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 
@@ -132,29 +130,10 @@ def test_build_drops_the_cdn_stylesheet_of_matplotlib_animations(caplog):
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser")
-    if chromium is None:
-        message = ("Chromium is needed for the website checks: `sudo apt-get install chromium` "
-                   "(or run `make test`, which installs it)")
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if IN_CI:
-            raise
-        pytest.skip("the playwright package is missing: `make setup` installs requirements.txt")
     _built_pages()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        # Playwright starts Chromium with a fresh temporary profile (user data dir) every time.
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_browser() as b:  # a fresh temporary profile every time
+        yield b
 
 
 # Text a reader sees, without code blocks and typeset math: raw TeX left here was not typeset.

@@ -43,6 +43,26 @@ def switch_off_graphs(message: str) -> None:
     dp.Graph.__init__ = off
 
 
+def switch_off_engine(why: str) -> None:
+    """In the worker: switch off dagprop's graph loops and every operation it defines (each
+    class's forward and backward raise, naming the class and ``why``), so a submission's classes
+    must compute values and gradients themselves."""
+    import dagprop as dp
+
+    switch_off_graphs(f"dagprop's graphs are switched off while grading: {why}")
+
+    def off(self, *args, **kwargs):
+        raise RuntimeError(f"dagprop's own {type(self).__name__} is switched off while grading: "
+                           f"{why}")
+
+    todo = list(dp.Compute.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.startswith("dagprop."):
+            cls.forward = cls.backward = off
+
+
 def assert_close(name: str, got, want, rtol: float = 1e-6, atol: float = 1e-8) -> None:
     """Raise ``Failure`` saying how ``got`` differs from ``want``: shape, non-finite, or the
     worst element."""
