@@ -42,6 +42,7 @@ body { font-size: 11pt; }
 div.toctree-wrapper > section { break-before: page; }
 #pdf-toc { break-after: page; }
 figure, .cell_output img, .cell_output svg, table, mjx-container[display] { break-inside: avoid; }
+.cell_input, .cell_output { break-inside: avoid; }  /* a code box starts on the page it fits */
 div.highlight pre, .output pre { white-space: pre-wrap !important; word-break: break-word; }
 .margin, .sidebar { float: none !important; width: auto !important; margin: 0.5em 0 !important; }
 #pdf-toc ol { list-style: none; padding-left: 0; }
