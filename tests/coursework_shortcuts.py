@@ -161,9 +161,10 @@ attack("layer_norm_gamma_beta_not_summed", A1, ["layer_norm"], ["max", "logsumex
                                   - self.xhat * (g * self.xhat).mean(-1, keepdims=True))
     ''')
 
-attack("finite_differences_logsumexp", A1, ["logsumexp"], ["max", "layer_norm", "huber"],
-       replaces=["class LogSumExp("], code='''
-    class LogSumExp(dp.Compute):  # a stable forward; backward by central differences of it
+def _lse_by_finite_differences(step: str, why: str) -> str:
+    """A LogSumExp whose forward is stable and whose backward is central differences of it."""
+    return f'''
+    class LogSumExp(dp.Compute):  # a stable forward; backward by central differences, {why}
         @staticmethod
         def f(x):
             m = x.max(-1, keepdims=True)
@@ -177,32 +178,20 @@ attack("finite_differences_logsumexp", A1, ["logsumexp"], ["max", "layer_norm", 
             num = np.zeros_like(x.value)
             for idx in np.ndindex(x.value.shape):
                 e = np.zeros_like(x.value)
-                e[idx] = 1e-6
-                num[idx] = np.sum(self.grad * (self.f(x.value + e) - self.f(x.value - e))) / 2e-6
+                e[idx] = {step}
+                num[idx] = np.sum(self.grad * (self.f(x.value + e) - self.f(x.value - e))) / (2 * {step})
             x.grad += num
-    ''')
+    '''
+
+
+attack("finite_differences_logsumexp", A1, ["logsumexp"], ["max", "layer_norm", "huber"],
+       replaces=["class LogSumExp("], code=_lse_by_finite_differences("1e-6", "step 1e-6"))
 
 attack("finite_differences_logsumexp_step_1e-4", A1, ["logsumexp"], ["max", "layer_norm", "huber"],
-       replaces=["class LogSumExp("], code='''
-    class LogSumExp(dp.Compute):  # as above, with the step that balances rounding and truncation
-        @staticmethod
-        def f(x):
-            m = x.max(-1, keepdims=True)
-            return (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[..., 0]
-
-        def forward(self):
-            self.value = self.f(self.parents[0].value)
-
-        def backward(self):
-            x = self.parents[0]
-            num = np.zeros_like(x.value)
-            for idx in np.ndindex(x.value.shape):
-                e = np.zeros_like(x.value)
-                e[idx] = 1e-4
-                num[idx] = np.sum(self.grad * (self.f(x.value + e) - self.f(x.value - e))) / 2e-4
-            x.grad += num
-    ''', xfail="with a step of 1e-4, rounding (~1e-13 / 1e-4) and truncation (~1e-8 times "
-               "the third derivative) both stay near 1e-9, inside the question's rtol of "
+       replaces=["class LogSumExp("],
+       code=_lse_by_finite_differences("1e-4", "the step that balances rounding and truncation"),
+       xfail="with a step of 1e-4, rounding (~1e-13 / 1e-4) and truncation (~1e-8 times "
+             "the third derivative) both stay near 1e-9, inside the question's rtol of "
                "1e-7, even for inputs in the thousands")
 
 attack("finite_differences_huber", A1, ["huber"], ["max", "logsumexp", "layer_norm"],

@@ -67,12 +67,18 @@ def kill_uid(uid: int) -> None:
                 continue
         if not pids:
             return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.01)
+        _kill_all(pids)
+
+
+def _kill_all(pids) -> None:
+    """SIGKILL each process (gone already, or not ours to kill: skipped), then give the kernel a
+    moment to reap them."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    time.sleep(0.01)
 
 
 def workdir_base() -> str | None:
@@ -169,12 +175,7 @@ class CGroups:
                     break
                 if not pids:
                     break
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
-                time.sleep(0.01)
+                _kill_all(pids)
             try:
                 os.rmdir(d)
             except OSError:
