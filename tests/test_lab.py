@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from website_helpers import ROOT, free_port, launched_browser, skip_or_fail
+from website_helpers import ROOT, free_port, launched_browser, skip_or_fail, stop
 
 LAB = ROOT / "tools" / "lab.py"
 _spec = importlib.util.spec_from_file_location("clean_notebooks", ROOT / "tools" / "clean_notebooks.py")
@@ -102,12 +102,7 @@ def lab(tmp_path_factory):
             yield tab, nb
             tab.screenshot(path=str(tmp / "lab.png"))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, timeout=20)
             log.close()
 
 

@@ -123,9 +123,14 @@ def served(directory: Path):
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
+
+
+def stop(proc: subprocess.Popen, timeout: float) -> None:
+    """Ask a server started by a test to stop; kill it if it is still running after ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
